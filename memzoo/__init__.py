@@ -1,0 +1,9 @@
+"""memzoo: a Keras 3 model zoo of memory-augmented sequence models."""
+
+from memzoo import data
+from memzoo import generation
+from memzoo.models import LanguageModel
+from memzoo.models import LSTMLanguageModel
+from memzoo.models.presets import get_preset
+from memzoo.models.presets import list_presets
+from memzoo.version import __version__

@@ -1,0 +1,4 @@
+"""The zoo: one module per model, each registering its presets."""
+
+from memzoo.models.language_model import LanguageModel
+from memzoo.models.lstm_language_model import LSTMLanguageModel

@@ -1,0 +1,159 @@
+import keras
+from keras import ops
+
+from memzoo.data import get_tokenizer
+from memzoo.models.language_model import LanguageModel
+from memzoo.models.lstm_language_model_presets import PRESETS
+from memzoo.models.presets import register_presets
+from memzoo.validation import check_integer
+from memzoo.validation import check_rate
+
+
+@keras.saving.register_keras_serializable(package="memzoo")
+class LSTMLanguageModel(LanguageModel):
+    """A stacked-LSTM causal language model whose state carries across calls.
+
+    The seeds' plain model, Embedding -> LSTM -> Dense(vocab), with the LSTM
+    state exposed, so that a long text can be read in chunks and generation
+    costs the same per token however long the text already is. It is the
+    baseline that memzoo's memory models are measured against.
+
+    Args:
+        vocab_size: int. Size of the token vocabulary.
+        embedding_dim: int. Width of the token embeddings.
+        hidden_dim: int. Units of each LSTM layer.
+        num_layers: int. Number of stacked LSTM layers.
+        dropout: float. Dropout rate after the embedding and each LSTM.
+        tokenizer: `None` or `"byte"`. Lets `generate()` take strings.
+        **kwargs: `keras.Model` arguments such as `name` and `dtype`.
+
+    Example:
+
+    ```python
+    model = memzoo.LSTMLanguageModel(
+        vocab_size=259, embedding_dim=16, hidden_dim=32, tokenizer="byte"
+    )
+    logits = model(np.zeros((2, 8), "int32"))          # [2, 8, 259]
+    state = model.get_initial_state(2)
+    logits, state = model(np.zeros((2, 8), "int32"), initial_state=state,
+                          return_state=True)
+    model.generate("To be", max_new_tokens=8)          # "To be" + 8 bytes
+    ```
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        embedding_dim,
+        hidden_dim,
+        num_layers=1,
+        dropout=0.0,
+        tokenizer=None,
+        **kwargs,
+    ):
+        vocab_size = check_integer("vocab_size", vocab_size)
+        embedding_dim = check_integer("embedding_dim", embedding_dim)
+        hidden_dim = check_integer("hidden_dim", hidden_dim)
+        num_layers = check_integer("num_layers", num_layers)
+        dropout = check_rate("dropout", dropout)
+        tokenizer_instance = get_tokenizer(tokenizer)
+        if (
+            tokenizer_instance is not None
+            and tokenizer_instance.vocabulary_size > vocab_size
+        ):
+            raise ValueError(
+                "Invalid value for argument `vocab_size`. Expected at least "
+                f"{tokenizer_instance.vocabulary_size}, the size of the "
+                f"{tokenizer!r} tokenizer's vocabulary. Received: "
+                f"vocab_size={vocab_size}"
+            )
+        super().__init__(**kwargs)
+
+        # === Layers ===
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        self.lstm_layers = [
+            keras.layers.LSTM(
+                hidden_dim,
+                return_sequences=True,
+                return_state=True,
+                dtype=self.dtype_policy,
+                name=f"lstm_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="dropout"
+        )
+        self.lm_head = keras.layers.Dense(
+            vocab_size, dtype=self.dtype_policy, name="lm_head"
+        )
+
+        # === Config ===
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.tokenizer = tokenizer
+
+    def build(self, input_shape):
+        self.token_embedding.build(input_shape)
+        shape = (*input_shape, self.embedding_dim)
+        for lstm in self.lstm_layers:
+            lstm.build(shape)
+            shape = (*input_shape, self.hidden_dim)
+        self.lm_head.build(shape)
+        self.built = True
+
+    def get_initial_state(self, batch_size):
+        """Zero LSTM states: `{"lstm_<i>_h", "lstm_<i>_c"}`, each `[batch, hidden]`."""
+        zeros = ops.zeros((batch_size, self.hidden_dim), self.compute_dtype)
+        state = {}
+        for index in range(self.num_layers):
+            state[f"lstm_{index}_h"] = zeros
+            state[f"lstm_{index}_c"] = zeros
+        return state
+
+    def call(self, token_ids, initial_state=None, return_state=False,
+             training=None):
+        if initial_state is None:
+            initial_state = self.get_initial_state(ops.shape(token_ids)[0])
+        x = self.token_embedding(token_ids)
+        x = self.dropout_layer(x, training=training)
+        state = {}
+        for index, lstm in enumerate(self.lstm_layers):
+            h, c = f"lstm_{index}_h", f"lstm_{index}_c"
+            x, state[h], state[c] = lstm(
+                x,
+                initial_state=[initial_state[h], initial_state[c]],
+                training=training,
+            )
+            x = self.dropout_layer(x, training=training)
+        # Logits stay float32 under mixed precision, for a stable softmax.
+        logits = ops.cast(self.lm_head(x), "float32")
+        if return_state:
+            return logits, state
+        return logits
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.vocab_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "embedding_dim": self.embedding_dim,
+                "hidden_dim": self.hidden_dim,
+                "num_layers": self.num_layers,
+                "dropout": self.dropout,
+                "tokenizer": self.tokenizer,
+            }
+        )
+        return config
+
+
+register_presets(LSTMLanguageModel, PRESETS)

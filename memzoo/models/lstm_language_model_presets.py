@@ -1,0 +1,29 @@
+"""Presets of `LSTMLanguageModel` (byte-level: vocabulary 259)."""
+
+PRESETS = {
+    "lstm_lm_tiny": {
+        "description": (
+            "One 64-unit LSTM over bytes; for tests, demos and smoke runs."
+        ),
+        "config": {
+            "vocab_size": 259,
+            "embedding_dim": 32,
+            "hidden_dim": 64,
+            "num_layers": 1,
+            "tokenizer": "byte",
+        },
+    },
+    "lstm_lm_small": {
+        "description": (
+            "Two 512-unit LSTMs over bytes; the baseline for the memory models."
+        ),
+        "config": {
+            "vocab_size": 259,
+            "embedding_dim": 128,
+            "hidden_dim": 512,
+            "num_layers": 2,
+            "dropout": 0.1,
+            "tokenizer": "byte",
+        },
+    },
+}
