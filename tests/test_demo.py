@@ -1,0 +1,22 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.slow
+def test_demo_trains_and_prints_a_sample():
+    script = os.path.join(ROOT, "examples", "lstm_language_model_demo.py")
+    result = subprocess.run(
+        [sys.executable, script, "--steps", "5", "--max-bytes", "200000",
+         "--max-new-tokens", "20", "--prompt", "HAMLET."],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "corpus: shakespeare_plays, 42 files" in result.stdout
+    assert "trained 5 steps" in result.stdout
+    assert "bits per byte" in result.stdout
+    assert "sample:\nHAMLET." in result.stdout

@@ -1,0 +1,31 @@
+import os
+import re
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def readme_blocks(language):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return re.findall(rf"```{language}\n(.*?)```", f.read(), flags=re.S)
+
+
+@pytest.mark.slow
+def test_readme_quickstart_runs(capsys):
+    (quickstart,) = readme_blocks("python")
+    namespace = {}
+    exec(compile(quickstart, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert printed.startswith("To be, or")
+    assert namespace["logits"].shape == (1, 10, 259)
+
+
+def test_readme_commands_are_the_makefile_targets():
+    (commands,) = readme_blocks("sh")
+    with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
+        makefile = f.read()
+    for target in re.findall(r"^make (\w+)", commands, flags=re.M):
+        assert re.search(rf"^{target}:", makefile, flags=re.M)
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+        assert "make test" in f.read()
