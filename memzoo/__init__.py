@@ -2,6 +2,8 @@
 
 from memzoo import data
 from memzoo import generation
+from memzoo import layers
+from memzoo.models import BigLanguageModel
 from memzoo.models import LanguageModel
 from memzoo.models import LSTMLanguageModel
 from memzoo.models.presets import get_preset

@@ -1,4 +1,5 @@
 """The zoo: one module per model, each registering its presets."""
 
+from memzoo.models.big_language_model import BigLanguageModel
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.lstm_language_model import LSTMLanguageModel

@@ -1,5 +1,7 @@
 import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
 
 from memzoo import generation
 from memzoo.data import get_tokenizer
@@ -46,6 +48,50 @@ class LanguageModel(PresetMixin, keras.Model):
             jit_compile=jit_compile,
             **kwargs,
         )
+
+    @staticmethod
+    def _check_tokenizer(tokenizer, vocab_size):
+        instance = get_tokenizer(tokenizer)
+        if instance is not None and instance.vocabulary_size > vocab_size:
+            raise ValueError(
+                "Invalid value for argument `vocab_size`. Expected at least "
+                f"{instance.vocabulary_size}, the size of the {tokenizer!r} "
+                f"tokenizer's vocabulary. Received: vocab_size={vocab_size}"
+            )
+
+    def _check_token_ids(self, token_ids):
+        """Refuses ids outside [0, vocab_size) instead of reading garbage.
+
+        Eagerly this raises a `ValueError`; in a `tf.function` an assertion
+        raises `InvalidArgumentError`. XLA drops assertions (and clamps
+        out-of-range gathers), so compiled callers check their inputs first,
+        as `generate()` and the data pipelines do.
+        """
+        token_ids = ops.convert_to_tensor(token_ids)
+        if not token_ids.dtype.is_integer:
+            raise ValueError(
+                "Invalid value for argument `token_ids`. Expected integer "
+                f"token ids. Received: dtype={token_ids.dtype.name}"
+            )
+        if tf.executing_eagerly():
+            if not tf.size(token_ids):
+                return token_ids
+            low, high = int(tf.reduce_min(token_ids)), int(tf.reduce_max(token_ids))
+            if low < 0 or high >= self.vocab_size:
+                raise ValueError(
+                    "Invalid value for argument `token_ids`. Expected ids in "
+                    f"[0, {self.vocab_size}). Received: ids from {low} to {high}"
+                )
+            return token_ids
+        message = f"`token_ids` must be in [0, {self.vocab_size})"
+        with tf.control_dependencies([
+            tf.debugging.assert_non_negative(token_ids, message=message),
+            tf.debugging.assert_less(
+                token_ids, tf.cast(self.vocab_size, token_ids.dtype),
+                message=message,
+            ),
+        ]):
+            return tf.identity(token_ids)
 
     def get_initial_state(self, batch_size):
         raise NotImplementedError(

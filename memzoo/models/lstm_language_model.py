@@ -1,7 +1,6 @@
 import keras
 from keras import ops
 
-from memzoo.data import get_tokenizer
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.lstm_language_model_presets import PRESETS
 from memzoo.models.presets import register_presets
@@ -56,17 +55,7 @@ class LSTMLanguageModel(LanguageModel):
         hidden_dim = check_integer("hidden_dim", hidden_dim)
         num_layers = check_integer("num_layers", num_layers)
         dropout = check_rate("dropout", dropout)
-        tokenizer_instance = get_tokenizer(tokenizer)
-        if (
-            tokenizer_instance is not None
-            and tokenizer_instance.vocabulary_size > vocab_size
-        ):
-            raise ValueError(
-                "Invalid value for argument `vocab_size`. Expected at least "
-                f"{tokenizer_instance.vocabulary_size}, the size of the "
-                f"{tokenizer!r} tokenizer's vocabulary. Received: "
-                f"vocab_size={vocab_size}"
-            )
+        self._check_tokenizer(tokenizer, vocab_size)
         super().__init__(**kwargs)
 
         # === Layers ===
@@ -119,6 +108,7 @@ class LSTMLanguageModel(LanguageModel):
 
     def call(self, token_ids, initial_state=None, return_state=False,
              training=None):
+        token_ids = self._check_token_ids(token_ids)
         if initial_state is None:
             initial_state = self.get_initial_state(ops.shape(token_ids)[0])
         x = self.token_embedding(token_ids)

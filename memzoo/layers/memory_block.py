@@ -1,0 +1,158 @@
+import keras
+from keras import ops
+
+from memzoo.layers.memory_slots import MemorySlots
+from memzoo.layers.window_attention import WindowAttention
+
+
+@keras.saving.register_keras_serializable(package="memzoo")
+class MemoryBlock(keras.layers.Layer):
+    """A pre-norm residual block with working memory and long-short-term memory.
+
+    `h = x + WindowAttention(norm(x))`: the working memory, a causal window of
+    `working_memory` tokens reaching back across calls. `r = h +
+    MemorySlots(norm(h))`: the long-short-term memory, `long_short_term_memory`
+    slots written from `h` at the end of every segment and read by every
+    token (skipped when it is 0). `y = r + FeedForward(norm(r))`.
+
+    Args:
+        num_heads: int. Attention heads (they divide the width).
+        working_memory: int. Window size W >= 1.
+        long_short_term_memory: int. Number of slots M >= 0.
+        segment_length: int. Tokens between two slot writes.
+        intermediate_dim: int. Width of the feed-forward part.
+        dropout: float. Dropout rate on each residual branch.
+
+    Call arguments:
+        inputs: `[batch, time, width]`.
+        state: dict from `get_initial_state()`.
+        window_fill: int `[batch]`: real tokens in the window cache.
+        segment_position: int `[batch]`: position within the current segment.
+
+    Returns:
+        `(outputs [batch, time, width], new_state)`.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        working_memory,
+        long_short_term_memory,
+        segment_length,
+        intermediate_dim,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.working_memory = working_memory
+        self.long_short_term_memory = long_short_term_memory
+        self.segment_length = segment_length
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+
+        def norm(name):
+            layer = keras.layers.LayerNormalization(
+                epsilon=1e-5, dtype=self.dtype_policy, name=name
+            )
+            layer.build(input_shape)
+            return layer
+
+        self.attention_norm = norm("attention_norm")
+        self.attention = WindowAttention(
+            self.num_heads, width // self.num_heads, self.working_memory,
+            dtype=self.dtype_policy, name="window_attention",
+        )
+        self.attention.build(input_shape)
+        if self.long_short_term_memory:
+            self.memory_norm = norm("memory_norm")
+            self.write_norm = norm("write_norm")
+            # The slot recurrence runs over thousands of segments; it stays in
+            # float32 under mixed precision.
+            self.memory = MemorySlots(
+                self.long_short_term_memory, self.num_heads,
+                self.segment_length, dtype=_float32_variant(self.dtype_policy),
+                name="memory_slots",
+            )
+            self.memory.build(input_shape, input_shape)
+        self.feedforward_norm = norm("feedforward_norm")
+        self.feedforward_in = keras.layers.Dense(
+            self.intermediate_dim, activation="gelu", dtype=self.dtype_policy,
+            name="feedforward_in",
+        )
+        self.feedforward_in.build(input_shape)
+        self.feedforward_out = keras.layers.Dense(
+            width, dtype=self.dtype_policy, name="feedforward_out"
+        )
+        self.feedforward_out.build((*input_shape[:-1], self.intermediate_dim))
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
+        self.built = True
+
+    def get_initial_state(self, batch_size):
+        state = self.attention.get_initial_state(batch_size)
+        if self.long_short_term_memory:
+            state.update(self.memory.get_initial_state(batch_size))
+        return {
+            name: ops.cast(value, self.compute_dtype)
+            for name, value in state.items()
+        }
+
+    def call(self, inputs, state, window_fill, segment_position, training=None):
+        attended, new_state = self.attention(
+            self.attention_norm(inputs),
+            {"keys": state["keys"], "values": state["values"]},
+            window_fill,
+        )
+        hidden = inputs + self.dropout_layer(attended, training=training)
+        if self.long_short_term_memory:
+            memory_state = {
+                name: state[name]
+                for name in ("slots", "write_max", "write_sum",
+                             "write_accumulator")
+            }
+            read, memory_state = self.memory(
+                self.write_norm(hidden),
+                self.memory_norm(hidden),
+                memory_state,
+                segment_position,
+            )
+            new_state.update(memory_state)
+            read = ops.cast(read, self.compute_dtype)
+            hidden = hidden + self.dropout_layer(read, training=training)
+        feedforward = self.feedforward_out(
+            self.feedforward_in(self.feedforward_norm(hidden))
+        )
+        outputs = hidden + self.dropout_layer(feedforward, training=training)
+        new_state = {
+            name: ops.cast(value, self.compute_dtype)
+            for name, value in new_state.items()
+        }
+        return outputs, new_state
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "working_memory": self.working_memory,
+                "long_short_term_memory": self.long_short_term_memory,
+                "segment_length": self.segment_length,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+def _float32_variant(policy):
+    if policy.compute_dtype in ("float16", "bfloat16"):
+        return "float32"
+    return policy

@@ -1,0 +1,289 @@
+import keras
+import tensorflow as tf
+from keras import ops
+
+_MASKED = -1e30
+
+
+@keras.saving.register_keras_serializable(package="memzoo")
+class MemorySlots(keras.layers.Layer):
+    """Memory slots written through LSTM gates once per segment, read by attention.
+
+    The long-short-term memory of a memory block: `num_slots` vectors carried
+    from segment to segment. Every token reads the slots by attention, as they
+    stood at the end of the previous segment. At the end of each segment of
+    `segment_length` tokens (counted from the start of the stream, whatever
+    the chunking), the slots attend over that segment's tokens, and the result
+    is the candidate of an LSTM update of the slots:
+    `f, i = sigmoid(...)`, `C~ = tanh(...)`, `C <- f * C + i * C~`.
+
+    The write attention accumulates with an online softmax, so a segment split
+    across calls is written exactly as if it came in one call, and the state
+    does not grow with the segment length. Segments are visited by a scan (the
+    recurrence is sequential across segments only); reads are parallel. Keras
+    has no such layer: LSTM cells recur over tokens, not over slots updated
+    once a segment.
+
+    Args:
+        num_slots: int. Number of memory slots (M >= 1).
+        num_heads: int. Attention heads for reading and writing.
+        segment_length: int. Tokens between two writes (S >= 1).
+
+    Call arguments:
+        inputs: `[batch, time, features]`: what the slots are written from.
+        queries: `[batch, time, features]`: what reads the slots.
+        state: dict from `get_initial_state()`: `slots`, and the running
+            `write_max`, `write_sum`, `write_accumulator` of the segment in
+            progress.
+        segment_position: int `[batch]`: tokens of the current segment seen
+            before `inputs`.
+
+    Returns:
+        `(read [batch, time, features], new_state)`.
+    """
+
+    def __init__(self, num_slots, num_heads, segment_length, **kwargs):
+        super().__init__(**kwargs)
+        self.num_slots = num_slots
+        self.num_heads = num_heads
+        self.segment_length = segment_length
+
+    def build(self, inputs_shape, queries_shape=None):
+        features = inputs_shape[-1]
+        if features % self.num_heads:
+            raise ValueError(
+                "Invalid value for argument `num_heads`. Expected a divisor "
+                f"of the width {features}. Received: num_heads={self.num_heads}"
+            )
+        self.key_dim = features // self.num_heads
+        heads = (None, self.num_heads, self.key_dim)
+
+        def dense(equation, output_shape, name, input_shape):
+            layer = keras.layers.EinsumDense(
+                equation, output_shape, dtype=self.dtype_policy, name=name
+            )
+            layer.build(input_shape)
+            return layer
+
+        # Learned slot identities: without them, slots that start equal would
+        # read and write alike forever.
+        self.slot_embedding = self.add_weight(
+            shape=(self.num_slots, features),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="slot_embedding",
+        )
+        self.slot_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="slot_norm"
+        )
+        self.slot_norm.build((None, self.num_slots, features))
+        token_shape = (None, None, features)
+        slot_shape = (None, self.num_slots, features)
+        self.write_query = dense("bmd,dhk->bmhk", heads, "write_query", slot_shape)
+        self.write_key = dense("btd,dhk->bthk", heads, "write_key", token_shape)
+        self.write_value = dense("btd,dhk->bthk", heads, "write_value", token_shape)
+        self.write_output = dense(
+            "bhmk,hkd->bmd", (self.num_slots, features), "write_output",
+            (None, self.num_heads, self.num_slots, self.key_dim),
+        )
+        # Forget, input and candidate pre-activations from [slots, attended].
+        self.gates = keras.layers.Dense(
+            3 * features,
+            bias_initializer=_ForgetBiasOne(features),
+            dtype=self.dtype_policy,
+            name="gates",
+        )
+        self.gates.build((None, self.num_slots, 2 * features))
+        read_heads = (None, None, self.num_heads, self.key_dim)
+        self.read_query = dense(
+            "bnsd,dhk->bnshk", read_heads, "read_query",
+            (None, None, None, features),
+        )
+        self.read_key = dense(
+            "bnmd,dhk->bnmhk", read_heads, "read_key",
+            (None, None, self.num_slots, features),
+        )
+        self.read_value = dense(
+            "bnmd,dhk->bnmhk", read_heads, "read_value",
+            (None, None, self.num_slots, features),
+        )
+        self.read_output = dense(
+            "bnshk,hkd->bnsd", (None, None, features), "read_output",
+            (None, None, None, self.num_heads, self.key_dim),
+        )
+        self.features = features
+        self.built = True
+
+    def get_initial_state(self, batch_size):
+        heads = (batch_size, self.num_heads, self.num_slots)
+        return {
+            "slots": ops.zeros((batch_size, self.num_slots, self.features)),
+            "write_max": ops.zeros(heads),
+            "write_sum": ops.zeros(heads),
+            "write_accumulator": ops.zeros((*heads, self.key_dim)),
+        }
+
+    def call(self, inputs, queries, state, segment_position):
+        segment = self.segment_length
+        length = inputs.shape[1]
+        if length is None:
+            length = ops.shape(inputs)[1]
+        # Segments the chunk touches; the first may have begun in an earlier
+        # call. A static count when the length is static (XLA).
+        num_segments = (length + 2 * segment - 2) // segment
+        start = ops.cast(segment_position, "int32")
+
+        # Align the chunk on segment boundaries: aligned index j holds token
+        # j - start. Gathers, not slices, keep the shapes static under XLA.
+        aligned = ops.arange(num_segments * segment)[None, :] - start[:, None]
+        valid = (aligned >= 0) & (aligned < length)
+        aligned = ops.clip(aligned, 0, length - 1)
+
+        def to_segments(tensor):
+            gathered = ops.take_along_axis(
+                tensor, _expand_to(aligned, ops.ndim(tensor)), axis=1
+            )
+            return ops.reshape(
+                gathered, (-1, num_segments, segment, *tensor.shape[2:])
+            )
+
+        write_keys = to_segments(self.write_key(inputs))
+        write_values = to_segments(self.write_value(inputs))
+        valid_segments = ops.reshape(valid, (-1, num_segments, segment))
+        # Segment k ends inside this chunk if its last token is in it.
+        last = (ops.arange(num_segments) + 1) * segment - 1
+        ends = last[None, :] < (start[:, None] + length)
+
+        def write(carry, segment_inputs):
+            slots, running_max, running_sum, accumulator, _ = carry
+            keys, values, valid, end = segment_inputs
+            new_max, new_sum, new_accumulator = self._attend(
+                slots, keys, values, valid, running_max, running_sum, accumulator
+            )
+            attended = new_accumulator / ops.maximum(new_sum, 1e-30)[..., None]
+            written = self._lstm_update(slots, self.write_output(attended))
+            end_slots = end[:, None, None]
+            # Tokens of segment k read the slots as they were before its write.
+            return (
+                ops.where(end_slots, written, slots),
+                ops.where(end_slots, 0.0, new_max),
+                ops.where(end_slots, 0.0, new_sum),
+                ops.where(end_slots[..., None], 0.0, new_accumulator),
+                slots,
+            )
+
+        def time_major(tensor):
+            return ops.moveaxis(tensor, 1, 0)
+
+        # `tf.scan`, not `keras.ops.scan`: the TensorFlow backend of the latter
+        # requires the per-step outputs to have the carry's structure.
+        outputs = tf.scan(
+            write,
+            (
+                time_major(write_keys),
+                time_major(write_values),
+                time_major(valid_segments),
+                time_major(ends),
+            ),
+            initializer=(
+                state["slots"],
+                state["write_max"],
+                state["write_sum"],
+                state["write_accumulator"],
+                state["slots"],
+            ),
+        )
+        carry = [output[-1] for output in outputs[:4]]
+        slot_versions = outputs[4]
+        slot_versions = time_major(slot_versions)  # [batch, segments, M, D]
+
+        # Every token reads the version of the slots of its own segment.
+        read = self._read(to_segments(queries), slot_versions)
+        read = ops.reshape(read, (-1, num_segments * segment, self.features))
+        positions = ops.arange(length)[None, :] + start[:, None]
+        read = ops.take_along_axis(read, positions[:, :, None], axis=1)
+        new_state = dict(
+            zip(("slots", "write_max", "write_sum", "write_accumulator"), carry)
+        )
+        return read, new_state
+
+    def _slot_inputs(self, slots):
+        return self.slot_norm(slots) + ops.cast(
+            self.slot_embedding, self.compute_dtype
+        )
+
+    def _attend(self, slots, keys, values, valid, running_max, running_sum,
+                accumulator):
+        """Adds one segment's tokens to the slots' running write attention."""
+        queries = self.write_query(self._slot_inputs(slots))
+        scores = ops.einsum("bmhk,bshk->bhms", queries, keys)
+        scores = ops.cast(scores, "float32") / (self.key_dim**0.5)
+        valid = valid[:, None, None, :]
+        chunk_max = ops.max(ops.where(valid, scores, _MASKED), axis=-1)
+        started = running_sum > 0
+        new_max = ops.where(
+            started, ops.maximum(running_max, chunk_max), chunk_max
+        )
+        rescale = ops.where(started, ops.exp(running_max - new_max), 0.0)
+        weights = ops.where(valid, ops.exp(scores - new_max[..., None]), 0.0)
+        new_sum = running_sum * rescale + ops.sum(weights, axis=-1)
+        new_accumulator = accumulator * rescale[..., None] + ops.einsum(
+            "bhms,bshk->bhmk", weights, ops.cast(values, "float32")
+        )
+        return new_max, new_sum, new_accumulator
+
+    def _lstm_update(self, slots, candidate_input):
+        gates = self.gates(ops.concatenate([slots, candidate_input], axis=-1))
+        forget, input_gate, candidate = ops.split(gates, 3, axis=-1)
+        return (
+            ops.sigmoid(forget) * slots
+            + ops.sigmoid(input_gate) * ops.tanh(candidate)
+        )
+
+    def _read(self, queries, slot_versions):
+        slot_inputs = self._slot_inputs(slot_versions)
+        queries = self.read_query(queries)
+        keys = self.read_key(slot_inputs)
+        values = self.read_value(slot_inputs)
+        scores = ops.einsum("bnshk,bnmhk->bnhsm", queries, keys)
+        scores = ops.cast(scores, "float32") / (self.key_dim**0.5)
+        weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        return self.read_output(
+            ops.einsum("bnhsm,bnmhk->bnshk", weights, values)
+        )
+
+    def compute_output_shape(self, inputs_shape, queries_shape=None):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_slots": self.num_slots,
+                "num_heads": self.num_heads,
+                "segment_length": self.segment_length,
+            }
+        )
+        return config
+
+
+def _expand_to(indices, ndim):
+    return ops.reshape(indices, (*ops.shape(indices), *([1] * (ndim - 2))))
+
+
+@keras.saving.register_keras_serializable(package="memzoo")
+class _ForgetBiasOne(keras.initializers.Initializer):
+    """Gate biases with the forget gate's set to 1, as Keras's LSTM does."""
+
+    def __init__(self, features):
+        self.features = features
+
+    def __call__(self, shape, dtype=None):
+        return ops.concatenate(
+            [
+                ops.ones((self.features,), dtype),
+                ops.zeros((shape[0] - self.features,), dtype),
+            ]
+        )
+
+    def get_config(self):
+        return {"features": self.features}

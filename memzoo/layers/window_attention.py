@@ -1,0 +1,147 @@
+import keras
+from keras import ops
+
+from memzoo.layers.rotary_embedding import apply_rotary_embedding
+
+_MASKED = -1e9
+
+
+@keras.saving.register_keras_serializable(package="memzoo")
+class WindowAttention(keras.layers.Layer):
+    """Causal sliding-window multi-head attention with a carried key/value cache.
+
+    Each position attends to itself and the `window - 1` positions before it,
+    also across calls: the keys and values of the last `window - 1` positions
+    are part of the state. The attention is blocked, so time and memory per
+    token are O(window) whatever the length: queries are cut into blocks of
+    `Q = min(window, length)` positions, and each block attends to the
+    `Q + window - 1` keys that can be in its windows, under a band mask. No
+    length x length score matrix is ever made (Keras's `MultiHeadAttention`
+    would need one, hence this layer). Positions are rotary and relative to
+    each block, so a window means the same anywhere in an unbounded stream.
+
+    Args:
+        num_heads: int. Number of attention heads.
+        key_dim: int. Size of each head (even, for the rotary embedding).
+        window: int. How many positions a position sees, itself included.
+
+    Call arguments:
+        inputs: `[batch, time, features]`.
+        cache: dict with `keys` and `values`, `[batch, window - 1, heads,
+            key_dim]`: the projections of the positions before `inputs`.
+        cache_fill: int `[batch]`. How many cache positions hold real tokens
+            (fewer than `window - 1` at the start of a stream).
+
+    Returns:
+        `(outputs [batch, time, features], new_cache)`.
+    """
+
+    def __init__(self, num_heads, key_dim, window, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.window = window
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        projection_shape = (None, self.num_heads, self.key_dim)
+        self.query_dense = keras.layers.EinsumDense(
+            "btd,dhk->bthk", projection_shape, dtype=self.dtype_policy,
+            name="query",
+        )
+        self.key_dense = keras.layers.EinsumDense(
+            "btd,dhk->bthk", projection_shape, dtype=self.dtype_policy,
+            name="key",
+        )
+        self.value_dense = keras.layers.EinsumDense(
+            "btd,dhk->bthk", projection_shape, dtype=self.dtype_policy,
+            name="value",
+        )
+        self.output_dense = keras.layers.EinsumDense(
+            "bthk,hkd->btd", (None, features), dtype=self.dtype_policy,
+            name="attention_output",
+        )
+        for dense in (self.query_dense, self.key_dense, self.value_dense):
+            dense.build(input_shape)
+        self.output_dense.build(
+            (*input_shape[:-1], self.num_heads, self.key_dim)
+        )
+        self.built = True
+
+    def get_initial_state(self, batch_size):
+        shape = (batch_size, self.window - 1, self.num_heads, self.key_dim)
+        zeros = ops.zeros(shape, self.compute_dtype)
+        return {"keys": zeros, "values": zeros}
+
+    def call(self, inputs, cache, cache_fill):
+        length = inputs.shape[1]
+        context = self.window - 1
+        # Static block size when the length is static (always under XLA): one
+        # token at a time then costs O(window), not O(window ** 2).
+        block = self.window if length is None else min(self.window, length)
+        if length is None:
+            length = ops.shape(inputs)[1]
+        num_blocks = (length + block - 1) // block
+
+        keys = ops.concatenate([cache["keys"], self.key_dense(inputs)], axis=1)
+        values = ops.concatenate(
+            [cache["values"], self.value_dense(inputs)], axis=1
+        )
+        new_cache = {"keys": keys[:, length:], "values": values[:, length:]}
+
+        # Queries [batch, blocks, block, heads, key_dim], zero-padded at the end.
+        queries = self.query_dense(inputs)
+        padding = num_blocks * block - length
+        queries = ops.pad(queries, [[0, 0], [0, padding], [0, 0], [0, 0]])
+        queries = ops.reshape(
+            queries, (-1, num_blocks, block, self.num_heads, self.key_dim)
+        )
+        # Keys and values of each block's windows: [batch, blocks, span, ...].
+        span = block + context
+        key_index = (
+            ops.arange(num_blocks)[:, None] * block + ops.arange(span)[None, :]
+        )
+        keys = ops.pad(keys, [[0, 0], [0, padding], [0, 0], [0, 0]])
+        values = ops.pad(values, [[0, 0], [0, padding], [0, 0], [0, 0]])
+        keys = ops.take(keys, key_index, axis=1)
+        values = ops.take(values, key_index, axis=1)
+
+        # Positions relative to each block's first key: query r sits at
+        # `context + r`, key u at `u`.
+        queries = apply_rotary_embedding(
+            queries, ops.arange(block) + context
+        )
+        keys = apply_rotary_embedding(keys, ops.arange(span))
+        scores = ops.einsum("bnqhk,bnshk->bnhqs", queries, keys)
+        scores = ops.cast(scores, "float32") / (self.key_dim**0.5)
+
+        # Query r sees keys u with 0 <= u - r <= context (its window), and
+        # only keys that hold real tokens (the cache fills up at the start).
+        offset = ops.arange(span)[None, :] - ops.arange(block)[:, None]
+        in_window = (offset >= 0) & (offset <= context)
+        filled = key_index[None, :, :] >= (
+            context - ops.cast(cache_fill, "int32")[:, None, None]
+        )
+        mask = in_window[None, None, None, :, :] & filled[:, :, None, None, :]
+        scores = ops.where(mask, scores, _MASKED)
+        weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        outputs = ops.einsum("bnhqs,bnshk->bnqhk", weights, values)
+        outputs = ops.reshape(
+            outputs, (-1, num_blocks * block, self.num_heads, self.key_dim)
+        )
+        outputs = self.output_dense(outputs[:, :length])
+        return outputs, new_cache
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "window": self.window,
+            }
+        )
+        return config

@@ -1,0 +1,264 @@
+import keras
+from keras import ops
+
+from memzoo.layers import MemoryBlock
+from memzoo.models.big_language_model_presets import PRESETS
+from memzoo.models.language_model import LanguageModel
+from memzoo.models.presets import register_presets
+from memzoo.validation import check_integer
+from memzoo.validation import check_rate
+
+
+@keras.saving.register_keras_serializable(package="memzoo")
+class BigLanguageModel(LanguageModel):
+    """A causal language model with working memory and long-short-term memory.
+
+    Tokens are embedded, read by `lstm_layers` token-level LSTMs whose state
+    carries across calls, then by `num_layers` memory blocks and an LM head.
+    Each block attends to a sliding window of the last `working_memory`
+    tokens (its own included, reaching back across calls) and reads
+    `long_short_term_memory` memory slots that are written through LSTM gates
+    at the end of every `segment_length` tokens, so what happened many
+    windows ago can still reach the output. Time and state per token are
+    O(working_memory + long_short_term_memory), whatever the length of the
+    stream: one call over a text, the same text in chunks with the state
+    carried, and token-by-token generation give the same logits.
+
+    Args:
+        vocab_size: int. Size of the token vocabulary.
+        embedding_dim: int. Width of the token embeddings.
+        hidden_dim: int. Width of the LSTMs and the memory blocks.
+        working_memory: int. W >= 1: how many of the most recent tokens each
+            position attends to (itself and the W - 1 before it).
+            `work_memory` is accepted as an alias.
+        long_short_term_memory: int. M >= 0: memory slots per block carried
+            from segment to segment; 0 turns the slots off.
+        num_layers: int. Number of memory blocks.
+        num_heads: int. Attention heads; they divide `hidden_dim` into even
+            head sizes.
+        segment_length: int. S: tokens between two slot writes (default W).
+        lstm_layers: int >= 0. Token-level LSTMs under the blocks.
+        dropout: float. Dropout rate.
+        tokenizer: `None` or `"byte"`. Lets `generate()` take strings.
+        **kwargs: `keras.Model` arguments such as `name` and `dtype`.
+
+    Example:
+
+    ```python
+    model = memzoo.BigLanguageModel(
+        vocab_size=10000, embedding_dim=64, hidden_dim=128,
+        work_memory=100, long_short_term_memory=50,
+    )
+    logits = model(np.zeros((1, 300), "int32"))          # [1, 300, 10000]
+    state = model.get_initial_state(1)
+    logits, state = model(np.zeros((1, 30), "int32"), initial_state=state,
+                          return_state=True)
+    ```
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        embedding_dim,
+        hidden_dim,
+        working_memory=None,
+        long_short_term_memory=None,
+        num_layers=2,
+        num_heads=4,
+        segment_length=None,
+        lstm_layers=1,
+        dropout=0.0,
+        tokenizer=None,
+        work_memory=None,
+        **kwargs,
+    ):
+        if work_memory is not None:
+            if working_memory is not None and working_memory != work_memory:
+                raise ValueError(
+                    "Invalid value for argument `work_memory`. Expected it to "
+                    "be absent or equal to its alias `working_memory`. "
+                    f"Received: work_memory={work_memory!r}, "
+                    f"working_memory={working_memory!r}"
+                )
+            working_memory = work_memory
+        vocab_size = check_integer("vocab_size", vocab_size)
+        embedding_dim = check_integer("embedding_dim", embedding_dim)
+        hidden_dim = check_integer("hidden_dim", hidden_dim)
+        working_memory = check_integer("working_memory", working_memory)
+        long_short_term_memory = check_integer(
+            "long_short_term_memory", long_short_term_memory, minimum=0
+        )
+        num_layers = check_integer("num_layers", num_layers, minimum=0)
+        num_heads = check_integer("num_heads", num_heads)
+        if segment_length is not None:
+            segment_length = check_integer("segment_length", segment_length)
+        lstm_layers = check_integer("lstm_layers", lstm_layers, minimum=0)
+        dropout = check_rate("dropout", dropout)
+        if hidden_dim % num_heads or (hidden_dim // num_heads) % 2:
+            raise ValueError(
+                "Invalid value for argument `num_heads`. Expected a divisor "
+                f"of hidden_dim={hidden_dim} that leaves an even head size "
+                f"(rotary positions turn pairs of features). Received: "
+                f"num_heads={num_heads}"
+            )
+        self._check_tokenizer(tokenizer, vocab_size)
+        super().__init__(**kwargs)
+
+        # === Layers ===
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        self.token_lstms = [
+            keras.layers.LSTM(
+                hidden_dim, return_sequences=True, return_state=True,
+                dtype=self.dtype_policy, name=f"lstm_{index}",
+            )
+            for index in range(lstm_layers)
+        ]
+        self.input_projection = None
+        if lstm_layers == 0 and embedding_dim != hidden_dim:
+            self.input_projection = keras.layers.Dense(
+                hidden_dim, dtype=self.dtype_policy, name="input_projection"
+            )
+        self.blocks = [
+            MemoryBlock(
+                num_heads=num_heads,
+                working_memory=working_memory,
+                long_short_term_memory=long_short_term_memory,
+                segment_length=segment_length or working_memory,
+                intermediate_dim=4 * hidden_dim,
+                dropout=dropout,
+                dtype=self.dtype_policy,
+                name=f"memory_block_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="dropout"
+        )
+        self.final_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="final_norm"
+        )
+        self.lm_head = keras.layers.Dense(
+            vocab_size, dtype=self.dtype_policy, name="lm_head"
+        )
+
+        # === Config ===
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.working_memory = working_memory
+        self.long_short_term_memory = long_short_term_memory
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.segment_length = segment_length
+        self.lstm_layers = lstm_layers
+        self.dropout = dropout
+        self.tokenizer = tokenizer
+
+    def build(self, input_shape):
+        self.token_embedding.build(input_shape)
+        shape = (*input_shape, self.embedding_dim)
+        for lstm in self.token_lstms:
+            lstm.build(shape)
+            shape = (*input_shape, self.hidden_dim)
+        if self.input_projection is not None:
+            self.input_projection.build(shape)
+        shape = (*input_shape, self.hidden_dim)
+        for block in self.blocks:
+            block.build(shape)
+        self.final_norm.build(shape)
+        self.lm_head.build(shape)
+        self.built = True
+
+    def get_initial_state(self, batch_size):
+        """The state at the start of a stream: a dict of fixed-shape tensors.
+
+        `lstm_<i>_h`, `lstm_<i>_c` `[batch, hidden]`; per block
+        `block_<i>_keys`, `block_<i>_values` `[batch, W - 1, heads, head]`
+        and, when M > 0, `block_<i>_slots` `[batch, M, hidden]` with the
+        running write attention of the current segment
+        (`block_<i>_write_max`, `_write_sum`, `_write_accumulator`);
+        `window_fill` and `segment_position`, int32 `[batch]`.
+        """
+        if not self.built:
+            self.build((None, None))
+        zeros = ops.zeros((batch_size, self.hidden_dim), self.compute_dtype)
+        state = {}
+        for index in range(self.lstm_layers):
+            state[f"lstm_{index}_h"] = zeros
+            state[f"lstm_{index}_c"] = zeros
+        for index, block in enumerate(self.blocks):
+            for name, value in block.get_initial_state(batch_size).items():
+                state[f"block_{index}_{name}"] = value
+        state["window_fill"] = ops.zeros((batch_size,), "int32")
+        state["segment_position"] = ops.zeros((batch_size,), "int32")
+        return state
+
+    def call(self, token_ids, initial_state=None, return_state=False,
+             training=None):
+        token_ids = self._check_token_ids(token_ids)
+        length = ops.shape(token_ids)[1]
+        if initial_state is None:
+            initial_state = self.get_initial_state(ops.shape(token_ids)[0])
+        x = self.token_embedding(token_ids)
+        x = self.dropout_layer(x, training=training)
+        state = {}
+        for index, lstm in enumerate(self.token_lstms):
+            h, c = f"lstm_{index}_h", f"lstm_{index}_c"
+            x, state[h], state[c] = lstm(
+                x, initial_state=[initial_state[h], initial_state[c]],
+                training=training,
+            )
+            x = self.dropout_layer(x, training=training)
+        if self.input_projection is not None:
+            x = self.input_projection(x)
+        window_fill = initial_state["window_fill"]
+        segment_position = initial_state["segment_position"]
+        for index, block in enumerate(self.blocks):
+            prefix = f"block_{index}_"
+            block_state = {
+                name[len(prefix):]: value
+                for name, value in initial_state.items()
+                if name.startswith(prefix)
+            }
+            x, block_state = block(
+                x, block_state, window_fill, segment_position, training=training
+            )
+            state.update({prefix + name: v for name, v in block_state.items()})
+        logits = self.lm_head(self.final_norm(x))
+        if not return_state:
+            return ops.cast(logits, "float32")
+        state["window_fill"] = ops.minimum(
+            window_fill + length, self.working_memory - 1
+        )
+        state["segment_position"] = (segment_position + length) % (
+            self.segment_length or self.working_memory
+        )
+        return ops.cast(logits, "float32"), state
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.vocab_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "embedding_dim": self.embedding_dim,
+                "hidden_dim": self.hidden_dim,
+                "working_memory": self.working_memory,
+                "long_short_term_memory": self.long_short_term_memory,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "segment_length": self.segment_length,
+                "lstm_layers": self.lstm_layers,
+                "dropout": self.dropout,
+                "tokenizer": self.tokenizer,
+            }
+        )
+        return config
+
+
+register_presets(BigLanguageModel, PRESETS)
