@@ -21,6 +21,20 @@ def real_text_ids(num_bytes):
     return memzoo.data.ByteTokenizer().encode(text)
 
 
+def compiled_call(model):
+    """`model(ids, initial_state=state, return_state=True)` as a `tf.function`.
+
+    Keras runs recurrent loops op by op when called eagerly; tests that call
+    a model many times use this graph version (traced once per shape).
+    """
+    if not hasattr(model, "_test_compiled_call"):
+        model._test_compiled_call = tf.function(
+            lambda ids, state: model(ids, initial_state=state, return_state=True),
+            reduce_retracing=True,
+        )
+    return model._test_compiled_call
+
+
 class LanguageModelTests:
     model_class = None
     init_kwargs = None
@@ -78,13 +92,11 @@ class LanguageModelTests:
         model = self.make_model()
         ids = self.token_ids(length=sum(chunks))
         whole = model(ids)
+        call = compiled_call(model)
         state = model.get_initial_state(self.batch_size)
         pieces, start = [], 0
         for size in chunks:
-            logits, state = model(
-                ids[:, start : start + size], initial_state=state,
-                return_state=True,
-            )
+            logits, state = call(ids[:, start : start + size], state)
             pieces.append(logits)
             start += size
         np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-5)
@@ -192,17 +204,12 @@ class LanguageModelTests:
         np.testing.assert_array_equal(first, again)
         assert not np.array_equal(first, other)
 
-    def test_generate_with_xla(self):
+    def test_generate_with_xla_matches_without(self):
         model = self.make_model()
         prompt = self.token_ids(length=4)
         eager = model.generate(prompt, 5, jit_compile=False)
         compiled = model.generate(prompt, 5, jit_compile=True)
         np.testing.assert_array_equal(eager, compiled)
-        # XLA draws other random numbers than eager TensorFlow for the same
-        # stateless seed, so a seed reproduces samples within one mode.
-        first = model.generate(prompt, 5, sampler="top_k", seed=1, jit_compile=True)
-        again = model.generate(prompt, 5, sampler="top_k", seed=1, jit_compile=True)
-        np.testing.assert_array_equal(first, again)
 
     def test_generate_bad_prompts(self):
         model = self.make_model()

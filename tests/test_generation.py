@@ -118,3 +118,33 @@ def test_decode_loop_feeds_one_token_at_a_time_after_the_prompt():
 def test_zero_new_tokens_returns_the_prompts():
     outputs = generation.generate_ids(CountingModel(), [[1, 2]], max_new_tokens=0)
     np.testing.assert_array_equal(outputs[0], [1, 2])
+
+
+class BigramModel:
+    """A toy language model with fixed random next-token logits per token."""
+
+    vocab_size = 10
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.table = tf.constant(rng.normal(size=(10, 10)), tf.float32)
+
+    def get_initial_state(self, batch_size):
+        return {}
+
+    def __call__(self, token_ids, initial_state, return_state, training):
+        return tf.gather(self.table, token_ids), {}
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_decode_is_reproducible_with_a_seed_with_and_without_xla(jit_compile):
+    model = BigramModel()
+
+    def run(seed):
+        return generation.generate_ids(model, [[1, 2], [3]], 30, "top_k", seed,
+                                       jit_compile=jit_compile)
+
+    first, again, other = run(5), run(5), run(6)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))

@@ -163,12 +163,18 @@ class MemorySlots(keras.layers.Layer):
             written = self._lstm_update(slots, self.write_output(attended))
             end_slots = end[:, None, None]
             # Tokens of segment k read the slots as they were before its write.
-            return (
+            new_carry = (
                 ops.where(end_slots, written, slots),
                 ops.where(end_slots, 0.0, new_max),
                 ops.where(end_slots, 0.0, new_sum),
                 ops.where(end_slots[..., None], 0.0, new_accumulator),
                 slots,
+            )
+            # The state may know the batch size statically when the tokens
+            # do not; a loop variable must keep its shape.
+            return tuple(
+                tf.ensure_shape(value, old.shape)
+                for value, old in zip(new_carry, carry)
             )
 
         def time_major(tensor):

@@ -1,0 +1,263 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import memzoo
+from tests.language_model_tests import LanguageModelTests
+from tests.language_model_tests import compiled_call
+
+TINY = {
+    "vocab_size": 259,
+    "embedding_dim": 8,
+    "hidden_dim": 16,
+    "working_memory": 4,
+    "long_short_term_memory": 3,
+    "num_layers": 2,
+    "num_heads": 2,
+    "segment_length": 5,
+    "lstm_layers": 1,
+    "tokenizer": "byte",
+}
+
+# The edge configurations every structural property must hold for.
+EDGE_CONFIGS = {
+    "segment_differs_from_window": {},
+    "segment_equals_window": {"segment_length": None},
+    "window_of_one": {"working_memory": 1, "segment_length": 3},
+    "two_lstm_layers": {"lstm_layers": 2},
+    "no_lstm_no_slots": {"lstm_layers": 0, "long_short_term_memory": 0},
+    "one_slot_long_segments": {"long_short_term_memory": 1, "segment_length": 9},
+}
+
+
+def make_model(**overrides):
+    return memzoo.BigLanguageModel(**{**TINY, **overrides})
+
+
+def perturb_weights(model, seed=0, scale=0.5):
+    """Random weights: properties must hold for any weights, not only fresh ones."""
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [rng.normal(0, scale, w.shape).astype(w.dtype) for w in model.get_weights()]
+    )
+    return model
+
+
+def perturbed_model(batch_size=2, length=8, **overrides):
+    model = make_model(**overrides)
+    model(np.zeros((batch_size, length), np.int32))
+    return perturb_weights(model)
+
+
+def random_ids(batch_size, length, seed=0):
+    return np.random.default_rng(seed).integers(3, 259, (batch_size, length),
+                                                dtype=np.int32)
+
+
+def run_in_chunks(model, ids, sizes):
+    step = compiled_call(model)
+    state = model.get_initial_state(ids.shape[0])
+    logits, start = [], 0
+    for size in sizes:
+        chunk, state = step(ids[:, start : start + size], state)
+        logits.append(np.asarray(chunk))
+        start += size
+    return np.concatenate(logits, axis=1), state
+
+
+class TestBigLanguageModel(LanguageModelTests):
+    model_class = memzoo.BigLanguageModel
+    # One block keeps the shared checks fast; the properties use two.
+    init_kwargs = {**TINY, "num_layers": 1}
+
+
+def test_seed_documents_call_works_as_written():
+    model = memzoo.BigLanguageModel(
+        vocab_size=10000, embedding_dim=64, hidden_dim=128, work_memory=100,
+        long_short_term_memory=50,
+    )
+    assert model.working_memory == 100
+    assert model.get_config()["working_memory"] == 100
+    assert "work_memory" not in model.get_config()
+    logits = model(np.zeros((1, 12), np.int32))
+    assert logits.shape == (1, 12, 10000)
+
+
+@pytest.mark.parametrize("config", EDGE_CONFIGS.values(), ids=EDGE_CONFIGS.keys())
+def test_causality(config):
+    model = perturbed_model(**config)
+    length = 20
+    ids = random_ids(2, length)
+    call = compiled_call(model)
+    state = model.get_initial_state(2)
+    reference = np.asarray(call(ids, state)[0])
+    for t in range(length - 1):
+        changed = ids.copy()
+        changed[:, t + 1 :] = random_ids(2, length - t - 1, seed=t + 1)
+        logits = np.asarray(call(changed, state)[0])
+        np.testing.assert_allclose(logits[:, : t + 1], reference[:, : t + 1],
+                                   atol=1e-5, err_msg=f"t={t}")
+        assert not np.allclose(logits[:, t + 1 :], reference[:, t + 1 :])
+
+
+@pytest.mark.parametrize("window", [1, 3, 6])
+@pytest.mark.parametrize("chunks", [(30,), (7, 13, 1, 9)])
+def test_window_is_exactly_working_memory(window, chunks):
+    model = perturbed_model(working_memory=window, long_short_term_memory=0,
+                            lstm_layers=0, num_layers=1)
+    ids = random_ids(1, 30)
+    reference, _ = run_in_chunks(model, ids, chunks)
+    for t in range(window, 30):
+        outside = ids.copy()
+        outside[0, t - window] = (ids[0, t - window] + 1) % 259
+        logits, _ = run_in_chunks(model, outside, chunks)
+        np.testing.assert_allclose(logits[0, t], reference[0, t], atol=1e-5)
+        inside = ids.copy()
+        inside[0, t - window + 1] = (ids[0, t - window + 1] + 1) % 259
+        logits, _ = run_in_chunks(model, inside, chunks)
+        assert np.abs(logits[0, t] - reference[0, t]).max() > 1e-4
+
+
+@pytest.mark.parametrize("segment_length", [None, 3])
+def test_slots_carry_a_token_from_five_windows_back(segment_length):
+    window, length = 4, 40
+    position = 2
+    target = position + 5 * window
+    changed_token = np.random.default_rng(1).integers(3, 259)
+    ids = random_ids(1, length)
+    changed = ids.copy()
+    changed[0, position] = changed_token
+    for slots in (2, 0):
+        model = perturbed_model(working_memory=window, long_short_term_memory=slots,
+                                lstm_layers=0, num_layers=2,
+                                segment_length=segment_length)
+        for chunks in ((length,), (9, 1, 17, 13)):
+            before, _ = run_in_chunks(model, ids, chunks)
+            after, _ = run_in_chunks(model, changed, chunks)
+            difference = np.abs(after[0, target] - before[0, target]).max()
+            if slots:
+                assert difference > 1e-4, chunks
+            else:
+                assert difference < 1e-5, chunks
+
+
+@pytest.mark.parametrize("config", EDGE_CONFIGS.values(), ids=EDGE_CONFIGS.keys())
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_one_call_equals_chunks_equals_token_by_token(config, batch_size):
+    model = perturbed_model(**config)
+    ids = random_ids(batch_size, 40)
+    whole, _ = run_in_chunks(model, ids, (40,))
+    np.testing.assert_allclose(whole, model(ids), atol=1e-5)
+    chunked, _ = run_in_chunks(model, ids, (7, 13, 1, 19))
+    stepped, _ = run_in_chunks(model, ids, (1,) * 40)
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
+    np.testing.assert_allclose(stepped, whole, atol=1e-4)
+
+
+def test_greedy_generation_follows_the_one_call_argmax_with_perturbed_weights():
+    model = perturbed_model()
+    prompt = random_ids(2, 6)
+    generated = model.generate(prompt, max_new_tokens=15, sampler="greedy")
+    logits, _ = run_in_chunks(model, generated, (generated.shape[1],))
+    np.testing.assert_array_equal(
+        generated[:, 6:], np.argmax(logits[:, 5:-1], axis=-1)
+    )
+
+
+@pytest.mark.slow
+def test_state_has_constant_size_after_3000_tokens():
+    model = make_model()
+    initial = model.get_initial_state(2)
+    ids = random_ids(2, 3000)
+    _, state = run_in_chunks(model, ids, (500,) * 6)
+    assert sorted(state) == sorted(initial)
+    for name, value in initial.items():
+        assert state[name].shape == value.shape, name
+        assert state[name].dtype == value.dtype, name
+    assert int(state["window_fill"][0]) == TINY["working_memory"] - 1
+    assert int(state["segment_position"][0]) == 3000 % TINY["segment_length"]
+
+
+def test_xla_compiled_call_streams_like_eager():
+    model = perturbed_model()
+    ids = random_ids(2, 24)
+    whole = np.asarray(model(ids))
+    model._use_xla_compatible_layers()
+    step = tf.function(
+        lambda ids, state: model(ids, initial_state=state, return_state=True),
+        jit_compile=True,
+    )
+    state = model.get_initial_state(2)
+    pieces = []
+    for start in range(0, 24, 8):
+        logits, state = step(ids[:, start : start + 8], state)
+        pieces.append(np.asarray(logits))
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-4)
+
+
+def test_state_without_slots_has_no_slot_parts():
+    model = make_model(long_short_term_memory=0, lstm_layers=0, num_layers=1)
+    assert sorted(model.get_initial_state(1)) == [
+        "block_0_keys", "block_0_values", "segment_position", "window_fill"
+    ]
+
+
+def test_token_ids_outside_the_vocabulary_are_refused():
+    model = make_model()
+    with pytest.raises(ValueError, match=r"`token_ids`. Expected ids in \[0, 259\). Received: ids from 3 to 300"):
+        model(np.array([[3, 300]]))
+    with pytest.raises(ValueError, match="`token_ids`.*from -1"):
+        model(np.array([[-1, 3]]))
+    with pytest.raises(ValueError, match="`token_ids`. Expected integer"):
+        model(np.array([[1.5, 3.0]]))
+
+
+@pytest.mark.parametrize(
+    "argument, value, expected",
+    [
+        ("vocab_size", 0, "a strictly positive integer"),
+        ("embedding_dim", None, "a strictly positive integer"),
+        ("hidden_dim", 15, "a divisor"),
+        ("working_memory", 0, "a strictly positive integer"),
+        ("long_short_term_memory", -1, "an integer >= 0"),
+        ("num_layers", 1.5, "an integer >= 0"),
+        ("num_heads", 0, "a strictly positive integer"),
+        ("num_heads", 16, "a divisor"),
+        ("segment_length", 0, "a strictly positive integer"),
+        ("lstm_layers", -2, "an integer >= 0"),
+        ("dropout", -0.1, r"a rate in \[0, 1\)"),
+        ("tokenizer", "words", "one of"),
+    ],
+)
+def test_bad_arguments(argument, value, expected):
+    name = "num_heads" if argument == "hidden_dim" else argument
+    with pytest.raises(ValueError, match=f"`{name}`. Expected {expected}.*Received: {name}="):
+        make_model(**{argument: value})
+
+
+def test_work_memory_alias_conflict_and_missing_memory_arguments():
+    with pytest.raises(ValueError, match="`work_memory`.*Received: work_memory=8, working_memory=4"):
+        make_model(work_memory=8)
+    config = {k: v for k, v in TINY.items() if k != "working_memory"}
+    with pytest.raises(ValueError, match="`working_memory`.*Received: working_memory=None"):
+        memzoo.BigLanguageModel(**config)
+    config = {k: v for k, v in TINY.items() if k != "long_short_term_memory"}
+    with pytest.raises(ValueError, match="`long_short_term_memory`.*Received: long_short_term_memory=None"):
+        memzoo.BigLanguageModel(**config)
+
+
+@pytest.mark.parametrize("preset", ["biglm_tiny", "biglm_small", "biglm_base"])
+def test_presets_build(preset):
+    model = memzoo.BigLanguageModel.from_preset(preset)
+    logits = model(np.zeros((1, 3), np.int32))
+    assert logits.shape == (1, 3, 259)
+
+
+def test_mixed_bfloat16_keeps_the_slot_recurrence_in_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = make_model()
+    model(np.zeros((1, 4), np.int32))
+    memory = model.blocks[0].memory
+    assert memory.compute_dtype == "float32"
+    assert model.blocks[0].attention.compute_dtype == "bfloat16"
