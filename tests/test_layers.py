@@ -1,0 +1,156 @@
+"""The memory layers against direct, unblocked reference computations."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from memzoo import layers
+
+
+def inputs(batch_size, length, features=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch_size, length, features)).astype("float32")
+
+
+def reference_window_attention(layer, x):
+    """Full-length attention with a band mask: what the blocked layer computes."""
+    length = x.shape[1]
+    positions = np.arange(length)
+    queries = layers.apply_rotary_embedding(layer.query_dense(x), positions)
+    keys = layers.apply_rotary_embedding(layer.key_dense(x), positions)
+    values = layer.value_dense(x)
+    scores = np.einsum("bqhk,bshk->bhqs", queries, keys) / np.sqrt(layer.key_dim)
+    offset = positions[:, None] - positions[None, :]
+    band = (offset >= 0) & (offset < layer.window)
+    scores = np.where(band, scores, -np.inf)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return layer.output_dense(np.einsum("bhqs,bshk->bqhk", weights, values))
+
+
+def window_layer(window, features=8):
+    layer = layers.WindowAttention(num_heads=2, key_dim=4, window=window)
+    layer.build((None, None, features))
+    return layer
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 16])
+@pytest.mark.parametrize("length", [1, 7, 23])
+def test_window_attention_matches_full_attention_with_a_band_mask(window, length):
+    layer = window_layer(window)
+    x = inputs(2, length)
+    cache = layer.get_initial_state(2)
+    outputs, new_cache = layer(x, cache, np.zeros(2, "int32"))
+    np.testing.assert_allclose(outputs, reference_window_attention(layer, x),
+                               atol=1e-5)
+    assert new_cache["keys"].shape == (2, window - 1, 2, 4)
+
+
+@pytest.mark.parametrize("window", [1, 4, 9])
+def test_window_attention_reaches_back_through_the_cache(window):
+    layer = window_layer(window)
+    x = inputs(1, 30)
+    expected = reference_window_attention(layer, x)
+    cache, fill, pieces, start = layer.get_initial_state(1), 0, [], 0
+    for size in (1, 6, 2, 13, 8):
+        outputs, cache = layer(x[:, start : start + size], cache,
+                               np.array([fill], "int32"))
+        pieces.append(outputs)
+        start += size
+        fill = min(fill + size, window - 1)
+    np.testing.assert_allclose(np.concatenate(pieces, 1), expected, atol=1e-5)
+
+
+def test_window_attention_scores_stay_blocked():
+    # 4096 tokens with a window of 8: a full score matrix would hold
+    # 4096 * 4096 * 2 heads = 33.5M floats; the blocked one holds 4096 * 15 * 2.
+    layer = window_layer(8)
+    traced = tf.function(
+        lambda x: layer(x, layer.get_initial_state(1), tf.zeros([1], tf.int32))[0]
+    ).get_concrete_function(tf.TensorSpec([1, 4096, 8]))
+    largest = max(
+        int(np.prod(output.shape))
+        for op in traced.graph.get_operations()
+        for output in op.outputs
+        if output.shape.is_fully_defined()
+    )
+    assert largest < 4096 * 64
+
+
+def slots_layer(num_slots=3, segment_length=4, features=8):
+    layer = layers.MemorySlots(num_slots, num_heads=2, segment_length=segment_length)
+    layer.build((None, None, features), (None, None, features))
+    return layer
+
+
+def reference_memory_slots(layer, x, queries):
+    """A Python loop over segments with a plain softmax over each segment."""
+    segment = layer.segment_length
+    slots = layer.get_initial_state(x.shape[0])["slots"]
+    reads = []
+    for start in range(0, x.shape[1], segment):
+        reads.append(
+            layer._read(queries[:, None, start : start + segment], slots[:, None])[:, 0]
+        )
+        tokens = x[:, start : start + segment]
+        if tokens.shape[1] < segment:
+            break
+        slot_queries = layer.write_query(layer._slot_inputs(slots))
+        scores = np.einsum("bmhk,bshk->bhms", slot_queries,
+                           layer.write_key(tokens)) / np.sqrt(layer.key_dim)
+        weights = ops.softmax(scores, axis=-1)
+        attended = np.einsum("bhms,bshk->bhmk", weights, layer.write_value(tokens))
+        slots = layer._lstm_update(slots, layer.write_output(attended))
+    return np.concatenate(reads, axis=1), slots
+
+
+@pytest.mark.parametrize("segment_length", [1, 4, 7])
+@pytest.mark.parametrize("chunks", [(26,), (3, 1, 9, 13), (1,) * 26])
+def test_memory_slots_match_a_loop_over_segments(segment_length, chunks):
+    layer = slots_layer(segment_length=segment_length)
+    x, queries = inputs(2, 26, seed=1), inputs(2, 26, seed=2)
+    expected_reads, expected_slots = reference_memory_slots(layer, x, queries)
+    state, position, pieces, start = layer.get_initial_state(2), 0, [], 0
+    for size in chunks:
+        read, state = layer(x[:, start : start + size],
+                            queries[:, start : start + size], state,
+                            np.full(2, position, "int32"))
+        pieces.append(read)
+        start += size
+        position = (position + size) % segment_length
+    np.testing.assert_allclose(np.concatenate(pieces, 1), expected_reads, atol=1e-5)
+    np.testing.assert_allclose(state["slots"], expected_slots, atol=1e-5)
+
+
+def test_memory_slots_are_read_as_of_the_previous_segment():
+    layer = slots_layer(segment_length=4)
+    x, queries = inputs(1, 12, seed=3), inputs(1, 12, seed=4)
+    state = layer.get_initial_state(1)
+    reads, _ = layer(x, queries, state, np.zeros(1, "int32"))
+    changed = x.copy()
+    changed[0, 5] += 1.0  # a token of the second segment
+    changed_reads, _ = layer(changed, queries, state, np.zeros(1, "int32"))
+    # Reads of segments one and two are unchanged; segment three sees it.
+    np.testing.assert_allclose(changed_reads[:, :8], reads[:, :8], atol=1e-6)
+    assert np.abs(changed_reads[:, 8:] - reads[:, 8:]).max() > 1e-4
+
+
+def test_memory_block_without_slots_has_no_memory_layer():
+    block = layers.MemoryBlock(num_heads=2, working_memory=3,
+                               long_short_term_memory=0, segment_length=3,
+                               intermediate_dim=16)
+    block.build((None, None, 8))
+    assert not hasattr(block, "memory")
+    assert sorted(block.get_initial_state(1)) == ["keys", "values"]
+
+
+@pytest.mark.parametrize("layer", [
+    layers.WindowAttention(num_heads=2, key_dim=4, window=3),
+    layers.MemorySlots(num_slots=2, num_heads=2, segment_length=5),
+    layers.MemoryBlock(num_heads=2, working_memory=3, long_short_term_memory=2,
+                       segment_length=4, intermediate_dim=16, dropout=0.1),
+])
+def test_layer_config_round_trip(layer):
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
