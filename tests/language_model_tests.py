@@ -25,12 +25,18 @@ def compiled_call(model):
     """`model(ids, initial_state=state, return_state=True)` as a `tf.function`.
 
     Keras runs recurrent loops op by op when called eagerly; tests that call
-    a model many times use this graph version (traced once per shape).
+    a model many times use this graph version, traced once for any batch size
+    and length (so it runs the models' dynamic-shape path).
     """
     if not hasattr(model, "_test_compiled_call"):
+        state = model.get_initial_state(1)
+        state_spec = {
+            name: tf.TensorSpec([None, *value.shape[1:]], value.dtype)
+            for name, value in state.items()
+        }
         model._test_compiled_call = tf.function(
             lambda ids, state: model(ids, initial_state=state, return_state=True),
-            reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, None], tf.int32), state_spec],
         )
     return model._test_compiled_call
 
@@ -210,6 +216,19 @@ class LanguageModelTests:
         eager = model.generate(prompt, 5, jit_compile=False)
         compiled = model.generate(prompt, 5, jit_compile=True)
         np.testing.assert_array_equal(eager, compiled)
+
+    def test_token_ids_outside_the_vocabulary_are_refused(self):
+        model = self.make_model()
+        vocab_size = self.init_kwargs["vocab_size"]
+        with pytest.raises(ValueError, match=rf"`token_ids`. Expected ids in \[0, {vocab_size}\). Received: ids from 3 to {vocab_size}"):
+            model(np.array([[3, vocab_size]]))
+        with pytest.raises(ValueError, match="`token_ids`.*from -1"):
+            model(np.array([[-1, 3]]))
+        with pytest.raises(ValueError, match="`token_ids`. Expected integer"):
+            model(np.array([[1.5, 3.0]]))
+        graph_call = tf.function(model)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="token_ids"):
+            graph_call(tf.constant([[3, vocab_size]]))
 
     def test_generate_bad_prompts(self):
         model = self.make_model()

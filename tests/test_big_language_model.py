@@ -203,16 +203,6 @@ def test_state_without_slots_has_no_slot_parts():
     ]
 
 
-def test_token_ids_outside_the_vocabulary_are_refused():
-    model = make_model()
-    with pytest.raises(ValueError, match=r"`token_ids`. Expected ids in \[0, 259\). Received: ids from 3 to 300"):
-        model(np.array([[3, 300]]))
-    with pytest.raises(ValueError, match="`token_ids`.*from -1"):
-        model(np.array([[-1, 3]]))
-    with pytest.raises(ValueError, match="`token_ids`. Expected integer"):
-        model(np.array([[1.5, 3.0]]))
-
-
 @pytest.mark.parametrize(
     "argument, value, expected",
     [

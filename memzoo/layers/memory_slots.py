@@ -2,6 +2,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from memzoo.layers.softmax import stable_softmax
+
 _MASKED = -1e30
 
 
@@ -252,7 +254,7 @@ class MemorySlots(keras.layers.Layer):
         values = self.read_value(slot_inputs)
         scores = ops.einsum("bnshk,bnmhk->bnhsm", queries, keys)
         scores = ops.cast(scores, "float32") / (self.key_dim**0.5)
-        weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        weights = ops.cast(stable_softmax(scores), self.compute_dtype)
         return self.read_output(
             ops.einsum("bnhsm,bnmhk->bnshk", weights, values)
         )

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from memzoo.layers.rotary_embedding import apply_rotary_embedding
+from memzoo.layers.softmax import stable_softmax
 
 _MASKED = -1e9
 
@@ -124,7 +125,7 @@ class WindowAttention(keras.layers.Layer):
         )
         mask = in_window[None, None, None, :, :] & filled[:, :, None, None, :]
         scores = ops.where(mask, scores, _MASKED)
-        weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        weights = ops.cast(stable_softmax(scores), self.compute_dtype)
         outputs = ops.einsum("bnhqs,bnshk->bnqhk", weights, values)
         outputs = ops.reshape(
             outputs, (-1, num_blocks * block, self.num_heads, self.key_dim)
