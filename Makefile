@@ -18,7 +18,7 @@ $(STAMP): setup.cfg setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/lstm_language_model_demo.py
+	$(BIN)/python examples/language_model_demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

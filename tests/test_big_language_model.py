@@ -251,3 +251,21 @@ def test_mixed_bfloat16_keeps_the_slot_recurrence_in_float32():
     memory = model.blocks[0].memory
     assert memory.compute_dtype == "float32"
     assert model.blocks[0].attention.compute_dtype == "bfloat16"
+
+
+def test_gradients_stay_finite_with_large_attention_scores():
+    # Large weights push the write-attention scores past exp's float32 range;
+    # a masked-out overflow used to turn the gradients into NaN.
+    model = make_model(segment_length=3)
+    ids = random_ids(2, 20)
+    model(ids)
+    model.set_weights([w * 8 for w in perturb_weights(model).get_weights()])
+    with tf.GradientTape() as tape:
+        logits = model(ids)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+            ids[:, 1:], logits[:, :-1]
+        )
+    gradients = tape.gradient(loss, model.trainable_weights)
+    assert np.isfinite(float(loss))
+    for weight, gradient in zip(model.trainable_weights, gradients):
+        assert np.all(np.isfinite(tf.convert_to_tensor(gradient))), weight.path

