@@ -102,10 +102,8 @@ class WindowAttention(keras.layers.Layer):
         key_index = (
             ops.arange(num_blocks)[:, None] * block + ops.arange(span)[None, :]
         )
-        keys = ops.pad(keys, [[0, 0], [0, padding], [0, 0], [0, 0]])
-        values = ops.pad(values, [[0, 0], [0, padding], [0, 0], [0, 0]])
-        keys = ops.take(keys, key_index, axis=1)
-        values = ops.take(values, key_index, axis=1)
+        keys = self._block_windows(keys, num_blocks, block, padding)
+        values = self._block_windows(values, num_blocks, block, padding)
 
         # Positions relative to each block's first key: query r sits at
         # `context + r`, key u at `u`.
@@ -132,6 +130,35 @@ class WindowAttention(keras.layers.Layer):
         )
         outputs = self.output_dense(outputs[:, :length])
         return outputs, new_cache
+
+    def _block_windows(self, sequence, num_blocks, block, padding):
+        """`[batch, context + length, ...]` -> `[batch, blocks, span, ...]`.
+
+        Block b's window spans positions `b * block` to `b * block + span`.
+        Slices and a concatenation, not a gather: a gather's gradient is a
+        scatter, which is slow on CPU.
+        """
+        context = self.window - 1
+        if block == self.window and context:
+            # Two consecutive blocks hold every window (context < block).
+            sequence = ops.pad(
+                sequence, [[0, 0], [0, padding + 1], [0, 0], [0, 0]]
+            )
+            blocks = ops.reshape(
+                sequence,
+                (-1, num_blocks + 1, block, self.num_heads, self.key_dim),
+            )
+            return ops.concatenate(
+                [blocks[:, :-1], blocks[:, 1:, :context]], axis=2
+            )
+        if block == self.window:
+            # A window of one: each block is its own window.
+            sequence = ops.pad(sequence, [[0, 0], [0, padding], [0, 0], [0, 0]])
+            return ops.reshape(
+                sequence, (-1, num_blocks, block, self.num_heads, self.key_dim)
+            )
+        # A chunk shorter than the window (static length): one block.
+        return ops.expand_dims(sequence, 1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
