@@ -145,11 +145,27 @@ def test_memory_block_without_slots_has_no_memory_layer():
     assert sorted(block.get_initial_state(1)) == ["keys", "values"]
 
 
+@pytest.mark.parametrize("num_layers", [0, 1, 3])
+def test_stateful_lstm_stack_carries_its_state_across_chunks(num_layers):
+    stack = layers.StatefulLSTMStack(units=6, num_layers=num_layers)
+    stack.build((None, None, 8))
+    x = inputs(2, 15)
+    whole, _ = stack(x, stack.get_initial_state(2))
+    state, pieces = stack.get_initial_state(2), []
+    for start, stop in ((0, 4), (4, 5), (5, 15)):
+        outputs, state = stack(x[:, start:stop], state)
+        pieces.append(outputs)
+    np.testing.assert_allclose(np.concatenate(pieces, 1), whole, atol=1e-5)
+    assert whole.shape == (2, 15, 6 if num_layers else 8)
+    assert len(state) == 2 * num_layers
+
+
 @pytest.mark.parametrize("layer", [
     layers.WindowAttention(num_heads=2, key_dim=4, window=3),
     layers.MemorySlots(num_slots=2, num_heads=2, segment_length=5),
     layers.MemoryBlock(num_heads=2, working_memory=3, long_short_term_memory=2,
                        segment_length=4, intermediate_dim=16, dropout=0.1),
+    layers.StatefulLSTMStack(units=4, num_layers=2, dropout=0.1),
 ])
 def test_layer_config_round_trip(layer):
     config = layer.get_config()

@@ -38,7 +38,7 @@ class TestLSTMLanguageModel(LanguageModelTests):
         model = self.make_model()
         model.compile(jit_compile=True)
         assert model.jit_compile is True
-        assert all(layer.use_cudnn is False for layer in model.lstm_layers)
+        assert all(layer.use_cudnn is False for layer in model.lstm_stack.lstms)
 
     @pytest.mark.parametrize(
         "argument, value, expected",

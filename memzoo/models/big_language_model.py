@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from memzoo.layers import MemoryBlock
+from memzoo.layers import StatefulLSTMStack
 from memzoo.models.big_language_model_presets import PRESETS
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.presets import register_presets
@@ -109,13 +110,10 @@ class BigLanguageModel(LanguageModel):
             vocab_size, embedding_dim, dtype=self.dtype_policy,
             name="token_embedding",
         )
-        self.token_lstms = [
-            keras.layers.LSTM(
-                hidden_dim, return_sequences=True, return_state=True,
-                dtype=self.dtype_policy, name=f"lstm_{index}",
-            )
-            for index in range(lstm_layers)
-        ]
+        self.token_lstms = StatefulLSTMStack(
+            hidden_dim, lstm_layers, dropout, dtype=self.dtype_policy,
+            name="token_lstms",
+        )
         self.input_projection = None
         if lstm_layers == 0 and embedding_dim != hidden_dim:
             self.input_projection = keras.layers.Dense(
@@ -160,9 +158,7 @@ class BigLanguageModel(LanguageModel):
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
         shape = (*input_shape, self.embedding_dim)
-        for lstm in self.token_lstms:
-            lstm.build(shape)
-            shape = (*input_shape, self.hidden_dim)
+        self.token_lstms.build(shape)
         if self.input_projection is not None:
             self.input_projection.build(shape)
         shape = (*input_shape, self.hidden_dim)
@@ -184,11 +180,7 @@ class BigLanguageModel(LanguageModel):
         """
         if not self.built:
             self.build((None, None))
-        zeros = ops.zeros((batch_size, self.hidden_dim), self.compute_dtype)
-        state = {}
-        for index in range(self.lstm_layers):
-            state[f"lstm_{index}_h"] = zeros
-            state[f"lstm_{index}_c"] = zeros
+        state = self.token_lstms.get_initial_state(batch_size)
         for index, block in enumerate(self.blocks):
             for name, value in block.get_initial_state(batch_size).items():
                 state[f"block_{index}_{name}"] = value
@@ -204,14 +196,7 @@ class BigLanguageModel(LanguageModel):
             initial_state = self.get_initial_state(ops.shape(token_ids)[0])
         x = self.token_embedding(token_ids)
         x = self.dropout_layer(x, training=training)
-        state = {}
-        for index, lstm in enumerate(self.token_lstms):
-            h, c = f"lstm_{index}_h", f"lstm_{index}_c"
-            x, state[h], state[c] = lstm(
-                x, initial_state=[initial_state[h], initial_state[c]],
-                training=training,
-            )
-            x = self.dropout_layer(x, training=training)
+        x, state = self.token_lstms(x, initial_state, training=training)
         if self.input_projection is not None:
             x = self.input_projection(x)
         window_fill = initial_state["window_fill"]

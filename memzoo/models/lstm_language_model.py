@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from memzoo.layers import StatefulLSTMStack
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.lstm_language_model_presets import PRESETS
 from memzoo.models.presets import register_presets
@@ -63,16 +64,10 @@ class LSTMLanguageModel(LanguageModel):
             vocab_size, embedding_dim, dtype=self.dtype_policy,
             name="token_embedding",
         )
-        self.lstm_layers = [
-            keras.layers.LSTM(
-                hidden_dim,
-                return_sequences=True,
-                return_state=True,
-                dtype=self.dtype_policy,
-                name=f"lstm_{index}",
-            )
-            for index in range(num_layers)
-        ]
+        self.lstm_stack = StatefulLSTMStack(
+            hidden_dim, num_layers, dropout, dtype=self.dtype_policy,
+            name="lstm_stack",
+        )
         self.dropout_layer = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
@@ -90,21 +85,15 @@ class LSTMLanguageModel(LanguageModel):
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
-        shape = (*input_shape, self.embedding_dim)
-        for lstm in self.lstm_layers:
-            lstm.build(shape)
-            shape = (*input_shape, self.hidden_dim)
-        self.lm_head.build(shape)
+        self.lstm_stack.build((*input_shape, self.embedding_dim))
+        self.lm_head.build((*input_shape, self.hidden_dim))
         self.built = True
 
     def get_initial_state(self, batch_size):
         """Zero LSTM states: `{"lstm_<i>_h", "lstm_<i>_c"}`, each `[batch, hidden]`."""
-        zeros = ops.zeros((batch_size, self.hidden_dim), self.compute_dtype)
-        state = {}
-        for index in range(self.num_layers):
-            state[f"lstm_{index}_h"] = zeros
-            state[f"lstm_{index}_c"] = zeros
-        return state
+        if not self.built:
+            self.build((None, None))
+        return self.lstm_stack.get_initial_state(batch_size)
 
     def call(self, token_ids, initial_state=None, return_state=False,
              training=None):
@@ -113,15 +102,7 @@ class LSTMLanguageModel(LanguageModel):
             initial_state = self.get_initial_state(ops.shape(token_ids)[0])
         x = self.token_embedding(token_ids)
         x = self.dropout_layer(x, training=training)
-        state = {}
-        for index, lstm in enumerate(self.lstm_layers):
-            h, c = f"lstm_{index}_h", f"lstm_{index}_c"
-            x, state[h], state[c] = lstm(
-                x,
-                initial_state=[initial_state[h], initial_state[c]],
-                training=training,
-            )
-            x = self.dropout_layer(x, training=training)
+        x, state = self.lstm_stack(x, initial_state, training=training)
         # Logits stay float32 under mixed precision, for a stable softmax.
         logits = ops.cast(self.lm_head(x), "float32")
         if return_state:
