@@ -135,7 +135,8 @@ class MemorySlots(keras.layers.Layer):
         start = ops.cast(segment_position, "int32")
 
         # Align the chunk on segment boundaries: aligned index j holds token
-        # j - start. Gathers, not slices, keep the shapes static under XLA.
+        # j - start. Each row may be at its own place in its segment, hence a
+        # per-row gather (static shape under XLA) rather than a slice.
         aligned = ops.arange(num_segments * segment)[None, :] - start[:, None]
         valid = (aligned >= 0) & (aligned < length)
         aligned = ops.clip(aligned, 0, length - 1)
