@@ -14,6 +14,8 @@ the same tokens eagerly, in a `tf.function` and under XLA.
 import numpy as np
 import tensorflow as tf
 
+from memzoo.validation import check_integer
+
 
 class Sampler:
     """Picks the next token from logits `[batch, vocab]`.
@@ -37,14 +39,30 @@ class Sampler:
 
 
 class GreedySampler(Sampler):
-    """Always picks the most likely token."""
+    """Always picks the most likely token.
+
+    Example:
+
+    ```python
+    logits = tf.constant([[0.1, 2.0, 0.3]])
+    memzoo.generation.GreedySampler()(logits, seed=tf.constant([0, 0]))  # [1]
+    ```
+    """
 
     def sample(self, logits, seed):
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
 
 class RandomSampler(Sampler):
-    """Samples from the softmax of `logits / temperature`."""
+    """Samples from the softmax of `logits / temperature`.
+
+    Example:
+
+    ```python
+    sampler = memzoo.generation.RandomSampler(temperature=0.7)
+    sampler(tf.constant([[0.1, 2.0, 0.3]]), seed=tf.constant([1, 0]))
+    ```
+    """
 
     def __init__(self, temperature=1.0):
         if not isinstance(temperature, (int, float)) or temperature <= 0:
@@ -68,16 +86,20 @@ class RandomSampler(Sampler):
 
 
 class TopKSampler(RandomSampler):
-    """Samples among the `k` most likely tokens."""
+    """Samples among the `k` most likely tokens.
+
+    Example:
+
+    ```python
+    model = memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny")
+    model.generate("To be", max_new_tokens=8, seed=1,
+                   sampler=memzoo.generation.TopKSampler(k=5, temperature=0.8))
+    ```
+    """
 
     def __init__(self, k=10, temperature=1.0):
         super().__init__(temperature)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(
-                "Invalid value for argument `k`. Expected a positive integer. "
-                f"Received: k={k!r}"
-            )
-        self.k = k
+        self.k = check_integer("k", k)
 
     def sample(self, logits, seed):
         k = min(self.k, int(logits.shape[-1]))
@@ -90,7 +112,15 @@ class TopKSampler(RandomSampler):
 
 
 class TopPSampler(RandomSampler):
-    """Nucleus sampling: samples among the fewest tokens whose mass reaches `p`."""
+    """Nucleus sampling: samples among the fewest tokens whose mass reaches `p`.
+
+    Example:
+
+    ```python
+    sampler = memzoo.generation.TopPSampler(p=0.9)
+    sampler(tf.constant([[0.1, 2.0, 0.3]]), seed=tf.constant([1, 0]))
+    ```
+    """
 
     def __init__(self, p=0.9, temperature=1.0):
         super().__init__(temperature)
@@ -154,11 +184,7 @@ def generate_ids(
     Returns:
         A list of int32 numpy arrays: each prompt followed by its new tokens.
     """
-    if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
-        raise ValueError(
-            "Invalid value for argument `max_new_tokens`. Expected a "
-            f"non-negative integer. Received: max_new_tokens={max_new_tokens!r}"
-        )
+    max_new_tokens = check_integer("max_new_tokens", max_new_tokens, minimum=0)
     prompts = _check_prompts(prompts, model.vocab_size)
     sampler = get_sampler(sampler)
     if seed is None:

@@ -170,3 +170,22 @@ def test_stateful_lstm_stack_carries_its_state_across_chunks(num_layers):
 def test_layer_config_round_trip(layer):
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize(
+    "make, argument, expected",
+    [
+        (lambda: layers.WindowAttention(num_heads=0, key_dim=4, window=3), "num_heads", "a strictly positive integer"),
+        (lambda: layers.WindowAttention(num_heads=2, key_dim=5, window=3), "key_dim", "an even size"),
+        (lambda: layers.WindowAttention(num_heads=2, key_dim=4, window=0), "window", "a strictly positive integer"),
+        (lambda: layers.MemorySlots(num_slots=0, num_heads=2, segment_length=4), "num_slots", "a strictly positive integer"),
+        (lambda: layers.MemorySlots(num_slots=2, num_heads=2, segment_length=-1), "segment_length", "a strictly positive integer"),
+        (lambda: layers.MemoryBlock(2, 3, -1, 4, 16), "long_short_term_memory", "an integer >= 0"),
+        (lambda: layers.MemoryBlock(2, 3, 2, 4, 16, dropout=2.0), "dropout", "a rate"),
+        (lambda: layers.StatefulLSTMStack(units=4, num_layers=-1), "num_layers", "an integer >= 0"),
+        (lambda: layers.StatefulLSTMStack(units=0, num_layers=1), "units", "a strictly positive integer"),
+    ],
+)
+def test_layer_arguments_are_validated(make, argument, expected):
+    with pytest.raises(ValueError, match=f"argument `{argument}`. Expected {expected}.*Received: {argument}="):
+        make()

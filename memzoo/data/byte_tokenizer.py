@@ -14,7 +14,7 @@ class ByteTokenizer:
     Example:
 
     ```python
-    tokenizer = ByteTokenizer()
+    tokenizer = memzoo.data.ByteTokenizer()
     ids = tokenizer.tokenize(["héllo", "你好"])    # tf.RaggedTensor of int32
     tokenizer.detokenize(ids)                      # [b"h\\xc3\\xa9llo", ...]
     tokenizer.decode(tokenizer.encode("你好"))      # "你好"
@@ -85,6 +85,3 @@ class ByteTokenizer:
         if add_end:
             parts.append(tf.fill(marker_shape, np.int32(self.end_id)))
         return tf.concat(parts, axis=-1)
-
-    def get_config(self):
-        return {}

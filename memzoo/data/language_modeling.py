@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from memzoo.validation import check_integer
+
 
 def language_modeling_dataset(
     token_ids, sequence_length, batch_size, shuffle=True, seed=None
@@ -20,13 +22,8 @@ def language_modeling_dataset(
     Returns:
         A `tf.data.Dataset` of `(int32 [batch, time], int32 [batch, time])`.
     """
-    for name, value in (("sequence_length", sequence_length),
-                        ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"Invalid value for argument `{name}`. Expected a positive "
-                f"integer. Received: {name}={value!r}"
-            )
+    sequence_length = check_integer("sequence_length", sequence_length)
+    batch_size = check_integer("batch_size", batch_size)
     token_ids = tf.cast(tf.convert_to_tensor(token_ids), tf.int32)
     if token_ids.shape.rank != 1:
         raise ValueError(

@@ -3,6 +3,8 @@ from keras import ops
 
 from memzoo.layers.memory_slots import MemorySlots
 from memzoo.layers.window_attention import WindowAttention
+from memzoo.validation import check_integer
+from memzoo.validation import check_rate
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
@@ -31,6 +33,19 @@ class MemoryBlock(keras.layers.Layer):
 
     Returns:
         `(outputs [batch, time, width], new_state)`.
+
+    Example:
+
+    ```python
+    block = memzoo.layers.MemoryBlock(
+        num_heads=2, working_memory=4, long_short_term_memory=3,
+        segment_length=4, intermediate_dim=32,
+    )
+    block.build((None, None, 8))
+    x = np.random.normal(size=(1, 10, 8)).astype("float32")
+    zeros = np.zeros(1, "int32")
+    outputs, state = block(x, block.get_initial_state(1), zeros, zeros)
+    ```
     """
 
     def __init__(
@@ -44,12 +59,14 @@ class MemoryBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.working_memory = working_memory
-        self.long_short_term_memory = long_short_term_memory
-        self.segment_length = segment_length
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
+        self.num_heads = check_integer("num_heads", num_heads)
+        self.working_memory = check_integer("working_memory", working_memory)
+        self.long_short_term_memory = check_integer(
+            "long_short_term_memory", long_short_term_memory, minimum=0
+        )
+        self.segment_length = check_integer("segment_length", segment_length)
+        self.intermediate_dim = check_integer("intermediate_dim", intermediate_dim)
+        self.dropout = check_rate("dropout", dropout)
 
     def build(self, input_shape):
         width = input_shape[-1]

@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.layers.softmax import stable_softmax
+from memzoo.validation import check_integer
 
 _MASKED = -1e30
 
@@ -42,13 +43,22 @@ class MemorySlots(keras.layers.Layer):
 
     Returns:
         `(read [batch, time, features], new_state)`.
+
+    Example:
+
+    ```python
+    layer = memzoo.layers.MemorySlots(num_slots=4, num_heads=2, segment_length=5)
+    x = np.random.normal(size=(1, 12, 8)).astype("float32")
+    layer.build(x.shape, x.shape)
+    read, state = layer(x, x, layer.get_initial_state(1), np.zeros(1, "int32"))
+    ```
     """
 
     def __init__(self, num_slots, num_heads, segment_length, **kwargs):
         super().__init__(**kwargs)
-        self.num_slots = num_slots
-        self.num_heads = num_heads
-        self.segment_length = segment_length
+        self.num_slots = check_integer("num_slots", num_slots)
+        self.num_heads = check_integer("num_heads", num_heads)
+        self.segment_length = check_integer("segment_length", segment_length)
 
     def build(self, inputs_shape, queries_shape=None):
         features = inputs_shape[-1]

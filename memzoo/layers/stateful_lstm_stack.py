@@ -1,6 +1,9 @@
 import keras
 from keras import ops
 
+from memzoo.validation import check_integer
+from memzoo.validation import check_rate
+
 
 @keras.saving.register_keras_serializable(package="memzoo")
 class StatefulLSTMStack(keras.layers.Layer):
@@ -22,10 +25,23 @@ class StatefulLSTMStack(keras.layers.Layer):
 
     Returns:
         `(outputs [batch, time, units], new_state)`.
+
+    Example:
+
+    ```python
+    stack = memzoo.layers.StatefulLSTMStack(units=6, num_layers=2)
+    x = np.random.normal(size=(1, 10, 8)).astype("float32")
+    state = stack.get_initial_state(1)
+    first, state = stack(x[:, :4], state)
+    rest, state = stack(x[:, 4:], state)   # continues where `first` ended
+    ```
     """
 
     def __init__(self, units, num_layers, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
+        units = check_integer("units", units)
+        num_layers = check_integer("num_layers", num_layers, minimum=0)
+        dropout = check_rate("dropout", dropout)
         # Made here, not in build(), so that compile(jit_compile=True) can
         # switch them off cuDNN before the model is built.
         self.lstms = [

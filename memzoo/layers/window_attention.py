@@ -3,6 +3,7 @@ from keras import ops
 
 from memzoo.layers.rotary_embedding import apply_rotary_embedding
 from memzoo.layers.softmax import stable_softmax
+from memzoo.validation import check_integer
 
 _MASKED = -1e9
 
@@ -35,13 +36,26 @@ class WindowAttention(keras.layers.Layer):
 
     Returns:
         `(outputs [batch, time, features], new_cache)`.
+
+    Example:
+
+    ```python
+    layer = memzoo.layers.WindowAttention(num_heads=2, key_dim=4, window=3)
+    x = np.random.normal(size=(1, 10, 8)).astype("float32")
+    outputs, cache = layer(x, layer.get_initial_state(1), np.zeros(1, "int32"))
+    ```
     """
 
     def __init__(self, num_heads, key_dim, window, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.window = window
+        self.num_heads = check_integer("num_heads", num_heads)
+        self.key_dim = check_integer("key_dim", key_dim)
+        if self.key_dim % 2:
+            raise ValueError(
+                "Invalid value for argument `key_dim`. Expected an even size "
+                f"(rotary positions turn pairs). Received: key_dim={key_dim}"
+            )
+        self.window = check_integer("window", window)
 
     def build(self, input_shape):
         features = input_shape[-1]

@@ -50,7 +50,7 @@ class BigLanguageModel(LanguageModel):
         vocab_size=10000, embedding_dim=64, hidden_dim=128,
         work_memory=100, long_short_term_memory=50,
     )
-    logits = model(np.zeros((1, 300), "int32"))          # [1, 300, 10000]
+    logits = model(np.zeros((1, 40), "int32"))           # [1, 40, 10000]
     state = model.get_initial_state(1)
     logits, state = model(np.zeros((1, 30), "int32"), initial_state=state,
                           return_state=True)
