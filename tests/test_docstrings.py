@@ -12,7 +12,7 @@ import memzoo
 
 
 def public_objects():
-    modules = [memzoo, memzoo.layers, memzoo.data, memzoo.generation]
+    modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation]
     seen = {}
     for module in modules:
         for name in dir(module):
@@ -50,7 +50,8 @@ def test_the_public_models_and_layers_have_examples():
     assert {
         "LSTMLanguageModel", "BigLanguageModel", "WindowAttention", "MemorySlots",
         "MemoryBlock", "StatefulLSTMStack", "ByteTokenizer", "TopKSampler",
-        "from_preset",
+        "from_preset", "language_model_dataset", "copy", "associative_recall",
+        "passkey", "selective_copy",
     } <= documented
 
 

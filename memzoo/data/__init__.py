@@ -1,23 +1,23 @@
-"""Tokenizers, local corpora and `tf.data` pipelines."""
+"""Tokenizers, corpora as tensorflow-datasets builders, `tf.data` pipelines
+and memory tasks.
 
+Importing this package registers memzoo's tfds builders (`shakespeare_plays`,
+`python_stdlib`, `tweet_sentiment`, `bbc_news`, `gettext_translations`).
+The memory tasks are in `memzoo.data.tasks`.
+"""
+
+from memzoo.data import datasets
+from memzoo.data import tasks
 from memzoo.data.byte_tokenizer import ByteTokenizer
-from memzoo.data.language_modeling import language_modeling_dataset
+from memzoo.data.pipelines import classification_dataset
+from memzoo.data.pipelines import default_data_dir
+from memzoo.data.pipelines import language_model_dataset
+from memzoo.data.pipelines import text_dataset
+from memzoo.data.pipelines import translation_dataset
+from memzoo.data.pipelines import word_vectorizer
 from memzoo.data.text_corpora import default_corpus_files
 from memzoo.data.text_corpora import python_stdlib_files
 from memzoo.data.text_corpora import read_texts
 from memzoo.data.text_corpora import shakespeare_files
-
-TOKENIZERS = {"byte": ByteTokenizer}
-
-
-def get_tokenizer(identifier):
-    """Returns a tokenizer for a name (`"byte"`), an instance, or `None`."""
-    if identifier is None or not isinstance(identifier, str):
-        return identifier
-    if identifier not in TOKENIZERS:
-        raise ValueError(
-            "Invalid value for argument `tokenizer`. Expected one of "
-            f"{sorted(TOKENIZERS)} or a tokenizer instance. Received: "
-            f"tokenizer={identifier!r}"
-        )
-    return TOKENIZERS[identifier]()
+from memzoo.data.tokenizers import TOKENIZERS
+from memzoo.data.tokenizers import get_tokenizer
