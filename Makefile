@@ -24,11 +24,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Speed ratios against keras-hub peers measured in the same run (~25 min).
+# Speed ratios against anchors measured in the same run (~30 min).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/train_scaling.py --contexts 512 4096 --steps 2
 	$(BIN)/python benchmarks/generate_scaling.py
+	$(BIN)/python benchmarks/pipeline.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -13,12 +13,24 @@ def readme_blocks(language):
 
 @pytest.mark.slow
 def test_readme_quickstart_runs(capsys):
-    (quickstart,) = readme_blocks("python")
+    quickstart = readme_blocks("python")[0]
     namespace = {}
     exec(compile(quickstart, "README.md", "exec"), namespace)
     printed = capsys.readouterr().out
     assert printed.startswith("To be, or")
     assert namespace["logits"].shape == (1, 10, 259)
+
+
+def test_readme_data_example_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    data_example = readme_blocks("python")[1]
+    namespace = {}
+    exec(compile(data_example, "README.md", "exec"), namespace)
+    inputs, targets = next(iter(namespace["lm"]))
+    assert inputs.shape == targets.shape == (32, 128)
+    source, target = next(iter(namespace["pairs"]))
+    assert source.shape == (32, 64)
+    assert namespace["words"].vocabulary_size() == 20000
 
 
 def test_readme_commands_are_the_makefile_targets():
