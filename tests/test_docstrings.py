@@ -12,7 +12,8 @@ import memzoo
 
 
 def public_objects():
-    modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation]
+    modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
+               memzoo.metrics]
     seen = {}
     for module in modules:
         for name in dir(module):

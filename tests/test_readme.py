@@ -1,5 +1,6 @@
 import os
 import re
+import shlex
 
 import pytest
 
@@ -34,10 +35,20 @@ def test_readme_data_example_runs(monkeypatch, tmp_path):
 
 
 def test_readme_commands_are_the_makefile_targets():
-    (commands,) = readme_blocks("sh")
+    commands = readme_blocks("sh")[0]
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
         makefile = f.read()
     for target in re.findall(r"^make (\w+)", commands, flags=re.M):
         assert re.search(rf"^{target}:", makefile, flags=re.M)
     with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
         assert "make test" in f.read()
+
+
+def test_readme_memzoo_commands_parse():
+    from memzoo import cli
+
+    commands = [line for block in readme_blocks("sh") for line in block.splitlines()
+                if line.startswith("memzoo ")]
+    assert len(commands) >= 3
+    for command in commands:
+        cli.build_parser().parse_args(shlex.split(command)[1:])

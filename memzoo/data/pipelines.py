@@ -13,6 +13,7 @@ A *source* is one of:
 
 import glob
 import os
+import random
 import tempfile
 
 import keras
@@ -79,6 +80,7 @@ def language_model_dataset(
     data_dir=None,
     text_feature=None,
     shuffle_buffer_size=10_000,
+    repeat=False,
 ):
     """Batches of `(inputs, targets)` for a causal language model.
 
@@ -88,7 +90,9 @@ def language_model_dataset(
     token, the last target being the first token of the next window.
 
     Shuffling (texts, then windows) is seeded: the same seed gives the same
-    batches in the same order, so a run can be repeated or resumed exactly.
+    batches in the same order, every time the dataset is iterated, so a run
+    can be repeated or resumed exactly. With `repeat=True` the stream goes
+    on forever, each pass over the source in its own seeded order.
 
     Args:
         source: a tfds name, file paths or globs, or a `tf.data.Dataset` of
@@ -99,10 +103,11 @@ def language_model_dataset(
         tokenizer: `"byte"` or an object with `tokenize(text) -> ids`.
         split: str or `None`. Which split of the source.
         shuffle: bool. Whether to shuffle.
-        seed: int or `None`. The shuffling seed.
+        seed: int or `None`. The shuffling seed; `None` draws one.
         data_dir: str or `None`. Where tensorflow-datasets keeps its data.
         text_feature: str or `None`. The text feature of dict examples.
         shuffle_buffer_size: int. Windows held by the shuffle buffer.
+        repeat: bool. Whether to repeat the source endlessly.
 
     Returns:
         A `tf.data.Dataset` of `(int32 [batch, time], int32 [batch, time])`.
@@ -121,11 +126,6 @@ def language_model_dataset(
     shuffle_buffer_size = check_integer("shuffle_buffer_size", shuffle_buffer_size)
     tokenize = _tokenize_function(tokenizer, add_end=True)
     texts = text_dataset(source, split, data_dir, text_feature)
-    if shuffle:
-        texts = texts.shuffle(1_000, seed=seed)
-    chunks = texts.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).rebatch(
-        sequence_length, drop_remainder=True
-    )
 
     # Each window's last target is the next window's first token: carry the
     # previous window through a scan and emit it once its successor arrives.
@@ -134,14 +134,32 @@ def language_model_dataset(
         targets = tf.concat([previous[1:], chunk[:1]], axis=0)
         return (chunk, True), (previous, targets, has_previous)
 
-    initial = (tf.zeros([sequence_length], tf.int32), False)
-    windows = (
-        chunks.scan(initial, pair_with_next)
-        .filter(lambda inputs, targets, valid: valid)
-        .map(lambda inputs, targets, valid: (inputs, targets))
-    )
-    if shuffle:
-        windows = windows.shuffle(shuffle_buffer_size, seed=seed)
+    def one_pass(pass_seed):
+        shuffled = texts
+        if shuffle:
+            shuffled = _seeded_shuffle(texts, 1_000, pass_seed)
+        chunks = shuffled.map(
+            tokenize, num_parallel_calls=tf.data.AUTOTUNE
+        ).rebatch(sequence_length, drop_remainder=True)
+        initial = (tf.zeros([sequence_length], tf.int32), False)
+        windows = (
+            chunks.scan(initial, pair_with_next)
+            .filter(lambda inputs, targets, valid: valid)
+            .map(lambda inputs, targets, valid: (inputs, targets))
+        )
+        if shuffle:
+            windows = _seeded_shuffle(windows, shuffle_buffer_size, pass_seed)
+        return windows
+
+    if seed is None:
+        seed = random.randrange(2**31)
+    if repeat:
+        # Pass p is shuffled with its own seed, derived from `seed` and p.
+        windows = tf.data.Dataset.counter().flat_map(
+            lambda index: one_pass(tf.cast(seed, tf.int64) * 1_000_003 + index)
+        )
+    else:
+        windows = one_pass(tf.constant(seed, tf.int64))
     return windows.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -287,6 +305,24 @@ def word_vectorizer(
     vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens, **kwargs)
     vectorizer.adapt(texts.batch(1024))
     return vectorizer
+
+
+def _seeded_shuffle(dataset, block_size, seed):
+    """Shuffles each block of `block_size` elements by a stateless permutation.
+
+    The order is a function of `seed` (an int64 tensor) and the block alone:
+    `Dataset.shuffle` draws from a generator that advances with every new
+    iterator (Keras makes an extra one under a tf.distribute strategy) and
+    takes no seed tensor once a global seed of 0 is set.
+    """
+
+    def permute(index, block):
+        size = tf.shape(tf.nest.flatten(block)[0])[0]
+        keys = tf.random.stateless_uniform([size], seed=tf.stack([seed, index]))
+        order = tf.argsort(keys)
+        return tf.nest.map_structure(lambda part: tf.gather(part, order), block)
+
+    return dataset.batch(block_size).enumerate().map(permute).unbatch()
 
 
 def _is_dataset_name(source):

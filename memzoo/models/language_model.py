@@ -1,3 +1,5 @@
+import codecs
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -5,6 +7,7 @@ from keras import ops
 
 from memzoo import generation
 from memzoo.data import get_tokenizer
+from memzoo.metrics import BitsPerCharacter
 from memzoo.models.presets import PresetMixin
 
 
@@ -31,14 +34,17 @@ class LanguageModel(PresetMixin, keras.Model):
         """`keras.Model.compile` with next-token defaults.
 
         `"auto"` means Adam (learning rate 1e-3), sparse categorical
-        cross-entropy on logits and token accuracy.
+        cross-entropy on logits, token accuracy and bits per character.
         """
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            metrics = [
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                BitsPerCharacter(),
+            ]
         if jit_compile is True:
             self._use_xla_compatible_layers()
         super().compile(
@@ -48,6 +54,17 @@ class LanguageModel(PresetMixin, keras.Model):
             jit_compile=jit_compile,
             **kwargs,
         )
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model as it was saved (loss, metrics, optimizer).
+
+        Keras skips a custom `compile()` on loading; this one takes Keras's
+        own arguments, so the saved ones apply unchanged.
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     @staticmethod
     def _check_tokenizer(tokenizer, vocab_size):
@@ -59,6 +76,25 @@ class LanguageModel(PresetMixin, keras.Model):
                 f"tokenizer's vocabulary. Received: vocab_size={vocab_size}"
             )
 
+    @staticmethod
+    def _whole_ids(token_ids):
+        """Float ids that are whole numbers, cast to int32; others refused.
+
+        Keras's distributed `fit` averages a batch of integer ids into floats
+        when it builds a model symbolically, so whole-valued floats are
+        accepted, as `keras.layers.Embedding` accepts them.
+        """
+        message = (
+            "Invalid value for argument `token_ids`. Expected integer token "
+            f"ids. Received: dtype={token_ids.dtype.name} with fractions"
+        )
+        if tf.executing_eagerly():
+            if not bool(tf.reduce_all(tf.equal(tf.floor(token_ids), token_ids))):
+                raise ValueError(message)
+        else:
+            tf.debugging.assert_equal(tf.floor(token_ids), token_ids, message)
+        return tf.cast(token_ids, "int32")
+
     def _check_token_ids(self, token_ids):
         """Refuses ids outside [0, vocab_size) instead of reading garbage.
 
@@ -69,10 +105,7 @@ class LanguageModel(PresetMixin, keras.Model):
         """
         token_ids = ops.convert_to_tensor(token_ids)
         if not token_ids.dtype.is_integer:
-            raise ValueError(
-                "Invalid value for argument `token_ids`. Expected integer "
-                f"token ids. Received: dtype={token_ids.dtype.name}"
-            )
+            token_ids = self._whole_ids(token_ids)
         if tf.executing_eagerly():
             if not tf.size(token_ids):
                 return token_ids
@@ -142,7 +175,38 @@ class LanguageModel(PresetMixin, keras.Model):
             return np.stack(outputs)
         return outputs
 
-    def _generate_text(self, texts, max_new_tokens, sampler, seed, jit_compile):
+    def stream(self, prompt, max_new_tokens=64, sampler="greedy", seed=None):
+        """Yields a string prompt's continuation piece by piece, as made.
+
+        The same text as `generate(prompt, ..., jit_compile=False)` with the
+        same seed, without the prompt; pieces are whole characters (bytes
+        of a character split across tokens wait for the rest).
+
+        Example:
+
+        ```python
+        model = memzoo.BigLanguageModel.from_preset("biglm_tiny")
+        for piece in model.stream("To be", max_new_tokens=8, seed=1):
+            print(piece, end="", flush=True)
+        ```
+        """
+        tokenizer = self._text_tokenizer()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        ids = generation.stream_ids(
+            self, tokenizer.encode(prompt, add_start=True), max_new_tokens,
+            sampler, seed,
+        )
+        for token in ids:
+            if token == tokenizer.end_id:
+                break
+            piece = decoder.decode(tokenizer.detokenize([token]).numpy())
+            if piece:
+                yield piece
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+
+    def _text_tokenizer(self):
         tokenizer = get_tokenizer(getattr(self, "tokenizer", None))
         if tokenizer is None:
             raise ValueError(
@@ -151,6 +215,10 @@ class LanguageModel(PresetMixin, keras.Model):
                 "strings. Build the model with `tokenizer='byte'` (as the "
                 "presets are) or tokenize the prompt yourself."
             )
+        return tokenizer
+
+    def _generate_text(self, texts, max_new_tokens, sampler, seed, jit_compile):
+        tokenizer = self._text_tokenizer()
         prompts = [tokenizer.encode(text, add_start=True) for text in texts]
         outputs = generation.generate_ids(
             self, prompts, max_new_tokens, sampler, seed, jit_compile

