@@ -385,7 +385,11 @@ def train(
     if isinstance(strategy, str):
         strategy = get_strategy(strategy, tpu)
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if not jit_compile:
+        # Keras turns XLA off when op determinism is on; XLA's CPU kernels
+        # are deterministic by themselves (a resumed XLA run ends with the
+        # same weights as an uninterrupted one too).
+        tf.config.experimental.enable_op_determinism()
 
     # Data and model are checked before the output folder is claimed, so a
     # typo in an option does not leave a run record behind.

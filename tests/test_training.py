@@ -87,8 +87,10 @@ def test_train_then_eval_then_generate(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights(corpus, tmp_path):
+    # With XLA, the default: Keras turns XLA off under op determinism, so
+    # this also checks that XLA's kernels are deterministic by themselves.
     arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus, "--steps", 60,
-                 "--backup-every", 5, *TINY]
+                 "--backup-every", 5, *TINY, "--jit-compile"]
     whole = memzoo_command(*arguments, "--output", tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
 
