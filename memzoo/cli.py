@@ -154,9 +154,10 @@ def _train(args):
         f"{metrics['validation_bits_per_character']:.3f} bits per character; "
         f"{metrics['steps']} steps, {tokens_per_second:,.0f} tokens/s"
     )
-    print(f"model:   {os.path.join(args.output, training.MODEL_FILE)}")
-    print(f"metrics: {os.path.join(args.output, training.METRICS_FILE)}")
-    print(f"logs:    {os.path.join(args.output, 'logs')} (tensorboard --logdir)")
+    output = metrics["output_dir"]
+    print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
+    print(f"metrics: {os.path.join(output, training.METRICS_FILE)}")
+    print(f"logs:    {os.path.join(output, 'logs')} (tensorboard --logdir)")
 
 
 def _evaluate(args):

@@ -147,24 +147,16 @@ def _set_default_permissions(path):
 def get_strategy(name, tpu=None):
     """The `tf.distribute` strategy called `name` (one of `STRATEGIES`).
 
-    `tpu` connects to the TPU named by `tpu` (a name or `grpc://` address;
-    `None` finds a local one). `multiworker` is refused: Keras 3's `fit`
-    does not run under `MultiWorkerMirroredStrategy` yet.
+    `multiworker` reads the cluster from `TF_CONFIG`; `tpu` connects to the
+    TPU named by `tpu` (a name or `grpc://` address; `None` finds a local
+    one).
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        # Checked with two local workers: Keras 3.15's `fit` fails under this
-        # strategy (it reduces the first batch and each step's scalar logs
-        # eagerly with axis=0), keras-team/keras#20585.
-        raise ValueError(
-            "Invalid value for argument `strategy`. 'multiworker' "
-            "(tf.distribute.MultiWorkerMirroredStrategy) does not run with "
-            f"Keras {keras.__version__}'s fit (keras-team/keras#20585); use "
-            "'mirrored' for the devices of one machine."
-        )
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -174,6 +166,15 @@ def get_strategy(name, tpu=None):
         f"Invalid value for argument `strategy`. Expected one of {STRATEGIES}. "
         f"Received: strategy={name!r}"
     )
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files (other workers write apart)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster or resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
 
 
 def build_model(preset, overrides=None):
@@ -326,7 +327,9 @@ def train(
         verbose: Keras `fit` verbosity.
 
     Returns:
-        The metrics dict also written to `metrics.json`.
+        The metrics written to `metrics.json`, and `output_dir`: the folder
+        they are in (a worker other than the chief writes into
+        `output_dir/workers/<task>`).
     """
     if steps is not None and epochs is not None:
         raise ValueError(
@@ -354,6 +357,9 @@ def train(
             f"{sorted(MIXED_PRECISION)} or None. Received: "
             f"mixed_precision={mixed_precision!r}"
         )
+    if isinstance(strategy, str):
+        # First: a multi-worker strategy must exist before any other TF op.
+        strategy = get_strategy(strategy, tpu)
     if data_source is None:
         data_source, _ = data.default_corpus_files()
     if epochs is not None:
@@ -382,8 +388,12 @@ def train(
         "seed": seed,
         "backup_every": backup_every,
     }
-    if isinstance(strategy, str):
-        strategy = get_strategy(strategy, tpu)
+    # Workers other than the chief keep their files apart from the run's.
+    if not is_chief(strategy):
+        resolver = strategy.cluster_resolver
+        output_dir = os.path.join(
+            output_dir, "workers", f"{resolver.task_type}-{resolver.task_id}"
+        )
     keras.utils.set_random_seed(seed)
     if not jit_compile:
         # Keras turns XLA off when op determinism is on; XLA's CPU kernels
@@ -422,7 +432,8 @@ def train(
     metrics_path = os.path.join(output_dir, METRICS_FILE)
     if os.path.exists(metrics_path):
         with open(metrics_path, encoding="utf-8") as f:
-            return json.load(f)  # This run has already finished.
+            # This run has already finished.
+            return dict(json.load(f), output_dir=output_dir)
 
     # Keras epochs of equal length that make up exactly `steps`.
     chunk = max(d for d in range(1, min(backup_every, steps) + 1) if steps % d == 0)
@@ -439,6 +450,8 @@ def train(
         )
         model.compile(optimizer=optimizer, jit_compile=bool(jit_compile))
         model.build((None, None))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length)
     throughput = _EpochTimer()
     callbacks = [
         backup,
@@ -479,7 +492,33 @@ def train(
     }
     save_model_atomically(model, os.path.join(output_dir, MODEL_FILE))
     write_json_atomically(os.path.join(output_dir, METRICS_FILE), metrics)
-    return metrics
+    return dict(metrics, output_dir=output_dir)
+
+
+def _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length):
+    """Works around Keras 3's `fit` under MultiWorkerMirroredStrategy.
+
+    keras-team/keras#20585: Keras reduces values across workers eagerly with
+    `axis=0` in two places, which fails for this strategy: the first batch,
+    to build the model symbolically, and each step's scalar logs. So the
+    model is built here on an int32 batch (leaving that step nothing to do,
+    and it is skipped), and the steps return their logs with shape `[1]`,
+    which the reduction turns back into scalars. Private Keras API, needed
+    only for this strategy; remove once Keras fixes the issue.
+    """
+    ids = keras.ops.zeros((batch_size, sequence_length), "int32")
+    with strategy.scope():
+        model._symbolic_build(data_batch=(ids, ids))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+    def rank_one_logs(step):
+        def wrapped(data):
+            return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+
+        return wrapped
+
+    model.train_step = rank_one_logs(model.train_step)
+    model.test_step = rank_one_logs(model.test_step)
 
 
 class _EpochTimer(keras.callbacks.Callback):

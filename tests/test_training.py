@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,12 @@ def memzoo_command(*args, **kwargs):
 
 def weights_of(path):
     return keras.saving.load_model(path).get_weights()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -176,6 +183,39 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(corpus, tmp_path):
     assert single["validation_loss"] < np.log(259) - 0.3
 
 
+@pytest.mark.slow
+def test_multi_worker_strategy_with_two_local_workers(corpus, tmp_path):
+    cluster = {"worker": [f"localhost:{free_port()}", f"localhost:{free_port()}"]}
+    arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus, "--steps", 12,
+                 "--backup-every", 4, "--learning-rate", 0.02, *TINY[:-2],
+                 "--warmup-steps", 2]
+    workers = []
+    for index in range(2):
+        environment = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        workers.append(subprocess.Popen(
+            MEMZOO + [str(a) for a in arguments]
+            + ["--strategy", "multiworker", "--output", str(tmp_path / "multi")],
+            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 0, stderr[-3000:]
+    single = memzoo_command(*arguments, "--output", tmp_path / "single")
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    chief = json.loads((tmp_path / "multi" / "metrics.json").read_text())
+    other = json.loads(
+        (tmp_path / "multi" / "workers" / "worker-1" / "metrics.json").read_text())
+    reference = json.loads((tmp_path / "single" / "metrics.json").read_text())
+    # Each worker reads the stream and keeps its half of every global batch,
+    # so the two workers take the steps one device takes.
+    for key in ("train_loss", "validation_loss"):
+        assert chief[key] == pytest.approx(other[key], rel=1e-6)
+        assert chief[key] == pytest.approx(reference[key], rel=1e-3)
+    assert reference["validation_loss"] < np.log(259) - 0.3
+
+
 # === Bad input: one line on stderr, a non-zero exit, no traceback ===
 
 
@@ -201,7 +241,6 @@ def test_bad_training_input_is_one_line(capsys, corpus, tmp_path):
         (["--preset", "lstm_lm_tiny", "--working-memory", 8],
          "LSTMLanguageModel, which has no `working_memory`"),
         (["--steps", 0, "--epochs", 1], "`steps` or `epochs`, not both"),
-        (["--strategy", "multiworker"], "keras-team/keras#20585"),
     ]
     for extra, expected in cases:
         output = tmp_path / "out"
