@@ -1,5 +1,6 @@
 """`memzoo train / eval / generate` end to end, resume, strategies, bad input."""
 
+import io
 import json
 import os
 import signal
@@ -286,3 +287,25 @@ def test_the_command_line_reports_errors_in_one_line(tmp_path):
     assert lines == ["memzoo generate: error: Invalid value for argument `prompt`. "
                      "Expected some text. Received: an empty prompt"]
     assert "Traceback" not in result.stderr
+
+
+def test_generate_reads_the_prompt_from_standard_input(capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("To be"))
+    assert cli.main(["generate", "--model", "lstm_lm_tiny", "--prompt", "-",
+                     "--max-new-tokens", "3", "--sampler", "greedy",
+                     "--no-jit-compile"]) == 0
+    assert capsys.readouterr().out.startswith("To be")
+
+
+@pytest.mark.slow
+def test_mixed_precision_training(corpus, tmp_path):
+    metrics = training.train(
+        str(tmp_path), preset="lstm_lm_tiny", data_source=corpus, steps=4,
+        backup_every=2, batch_size=4, sequence_length=32, jit_compile=False,
+        mixed_precision="bfloat16", validation_batches=1, warmup_steps=1, verbose=0,
+    )
+    assert np.isfinite(metrics["validation_loss"])
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert model.compute_dtype == "bfloat16"
+    # The global policy is the caller's again.
+    assert keras.config.dtype_policy().name == "float32"
