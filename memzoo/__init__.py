@@ -9,4 +9,5 @@ from memzoo.models import LanguageModel
 from memzoo.models import LSTMLanguageModel
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import list_presets
+from memzoo.export import export_saved_model
 from memzoo.version import __version__

@@ -33,7 +33,24 @@ def build_parser():
     _add_train_parser(commands)
     _add_eval_parser(commands)
     _add_generate_parser(commands)
+    _add_export_parser(commands)
     return parser
+
+
+def _add_export_parser(commands):
+    parser = commands.add_parser(
+        "export", help="Write a SavedModel for TF Serving (BASE/<version>/)."
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a .keras file from `memzoo train`")
+    source.add_argument("--preset", help="a preset (untrained)")
+    parser.add_argument("--output", required=True,
+                        help="the model's base folder, e.g. exports/biglm_tiny")
+    parser.add_argument("--version", type=int, default=None,
+                        help="default: 1 + the highest version present")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error")
+    parser.set_defaults(handler=_export)
 
 
 def _add_common_options(parser):
@@ -158,6 +175,15 @@ def _train(args):
     print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
     print(f"metrics: {os.path.join(output, training.METRICS_FILE)}")
     print(f"logs:    {os.path.join(output, 'logs')} (tensorboard --logdir)")
+
+
+def _export(args):
+    from memzoo import export
+    from memzoo import training
+
+    model = training.load_language_model(args.model or args.preset)
+    path = export.export_saved_model(model, args.output, version=args.version)
+    print(f"exported: {path}")
 
 
 def _evaluate(args):

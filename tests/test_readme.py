@@ -51,4 +51,4 @@ def test_readme_memzoo_commands_parse():
                 if line.startswith("memzoo ")]
     assert len(commands) >= 3
     for command in commands:
-        cli.build_parser().parse_args(shlex.split(command)[1:])
+        cli.build_parser().parse_args(shlex.split(command, comments=True)[1:])

@@ -1,0 +1,214 @@
+"""SavedModel export for TF Serving, with signatures that carry memory.
+
+`export_saved_model` writes TF Serving's layout `BASE/<version>/` through
+`keras.export.ExportArchive`, with explicit, named input signatures (a
+subclassed model exported without them bakes in the first call's shapes).
+The SavedModel needs no memzoo to be served or loaded:
+
+* `serving_default`: `token_ids` int32 `[batch, time]` -> `logits` float32
+  `[batch, time, vocab]`.
+* `initial_state`: `batch_size` int32 scalar -> every `state_<part>`.
+* `step`: `token_ids` and every `state_<part>` -> `logits` and every
+  `state_<part>` updated. A client that sends back the state it received
+  continues the text exactly as one long call would: memory is carried
+  across requests while the server holds no per-client state.
+* with a tokenizer, `generate`: `prompt` string `[batch]`, `max_new_tokens`
+  int32 scalar -> `text` string `[batch]` (greedy), and `generate_sampled`,
+  which also takes `temperature` float32, `top_k` int32 (0: all tokens) and
+  `seed` int32 scalars. Tokenization and the decode loop run in the graph.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from memzoo import generation
+from memzoo.data import get_tokenizer
+from memzoo.validation import check_integer
+
+
+def export_saved_model(model, export_dir, version=None, tokenizer=None):
+    """Writes `model` as a SavedModel in TF Serving's layout.
+
+    Args:
+        model: a memzoo language model (built or not).
+        export_dir: str. The model's base folder (`exports/biglm_tiny`), or a
+            version folder in it (`exports/biglm_tiny/3`).
+        version: int or `None`. The version to write; `None` takes the one
+            in `export_dir` or 1 + the highest present. An existing version
+            is never overwritten.
+        tokenizer: `None` (the model's own, if any), `"byte"` or a
+            tokenizer; with one, the `generate` signatures are added.
+
+    Returns:
+        The version folder written.
+
+    Example:
+
+    ```python
+    import tempfile
+
+    model = memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny")
+    path = memzoo.export_saved_model(model, tempfile.mkdtemp() + "/lstm_lm_tiny")
+    served = tf.saved_model.load(path)   # path ends in /1
+    served.signatures["generate"](prompt=tf.constant(["To be"]),
+                                  max_new_tokens=tf.constant(8))
+    ```
+    """
+    version_dir = _version_dir(export_dir, version)
+    if tokenizer is None:
+        tokenizer = getattr(model, "tokenizer", None)
+    tokenizer = get_tokenizer(tokenizer)
+    if not model.built:
+        model.build((None, None))
+
+    state_spec = {
+        f"state_{name}": tf.TensorSpec([None, *value.shape[1:]], value.dtype,
+                                       name=f"state_{name}")
+        for name, value in model.get_initial_state(1).items()
+    }
+    token_ids_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+
+    def as_model_state(inputs):
+        return {name[len("state_"):]: inputs[name] for name in state_spec}
+
+    def serving_default(token_ids):
+        return {"logits": _float32(model(token_ids, training=False))}
+
+    def initial_state(batch_size):
+        state = model.get_initial_state(batch_size)
+        return {f"state_{name}": value for name, value in state.items()}
+
+    def step(inputs):
+        logits, state = model(inputs["token_ids"], initial_state=as_model_state(inputs),
+                              return_state=True, training=False)
+        outputs = {f"state_{name}": value for name, value in state.items()}
+        outputs["logits"] = _float32(logits)
+        return outputs
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[token_ids_spec])
+    archive.add_endpoint(
+        "initial_state", initial_state,
+        input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")],
+    )
+    archive.add_endpoint("step", step,
+                         input_signature=[{"token_ids": token_ids_spec, **state_spec}])
+    if tokenizer is not None:
+        _add_generate_endpoints(archive, model, tokenizer)
+
+    # Written beside the versions and renamed, so TF Serving, which polls
+    # the base folder, never loads a half-written version.
+    base = os.path.dirname(version_dir)
+    os.makedirs(base, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=base)
+    try:
+        archive.write_out(staging, verbose=False)
+        os.rename(staging, version_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return version_dir
+
+
+def _version_dir(export_dir, version):
+    export_dir = os.fspath(export_dir)
+    name = os.path.basename(os.path.normpath(export_dir))
+    if version is None and name.isdigit():
+        export_dir, version = os.path.dirname(os.path.normpath(export_dir)), int(name)
+    if version is None:
+        present = [
+            int(entry) for entry in (os.listdir(export_dir) if os.path.isdir(export_dir) else [])
+            if re.fullmatch(r"\d+", entry)
+        ]
+        version = max(present, default=0) + 1
+    version = check_integer("version", version)
+    version_dir = os.path.join(export_dir, str(version))
+    if os.path.exists(version_dir):
+        raise ValueError(
+            f"Invalid value for argument `version`: {version_dir} exists, and an "
+            "exported version is never overwritten. Choose another version, "
+            "or leave it out to take the next one."
+        )
+    return version_dir
+
+
+def _float32(logits):
+    return tf.cast(logits, tf.float32)
+
+
+class _ServingSampler(generation.Sampler):
+    """Greedy when `temperature` <= 0, else top-`top_k` sampling (0: all)."""
+
+    def __init__(self, temperature, top_k):
+        self.temperature = temperature
+        self.top_k = top_k
+
+    def sample(self, logits, seed):
+        vocab_size = tf.shape(logits)[-1]
+        k = tf.where(self.top_k > 0, tf.minimum(self.top_k, vocab_size), vocab_size)
+        kth = tf.reduce_min(tf.math.top_k(logits, k).values, axis=-1, keepdims=True)
+        filtered = tf.where(logits >= kth, logits, tf.fill(tf.shape(logits), -1e9))
+        scaled = filtered / tf.maximum(self.temperature, 1e-6)
+        sampled = tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int32)[:, 0]
+        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return tf.where(self.temperature > 0, sampled, greedy)
+
+
+def _add_generate_endpoints(archive, model, tokenizer):
+    prompt_spec = tf.TensorSpec([None], tf.string, name="prompt")
+    max_new_tokens_spec = tf.TensorSpec([], tf.int32, name="max_new_tokens")
+
+    def generate_text(prompt, max_new_tokens, temperature, top_k, seed):
+        tf.debugging.assert_non_negative(
+            max_new_tokens,
+            "Invalid value for input `max_new_tokens`. Expected an integer >= 0.",
+        )
+        ids = tokenizer.tokenize(prompt, add_start=True)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)
+        dense = ids.to_tensor()
+        shortest = tf.reduce_min(lengths)
+        # As `generate()`: the common prefix in one call, then the rest of
+        # longer prompts forced token by token while the others sample.
+        num_steps = tf.shape(dense)[1] - shortest + max_new_tokens
+        rest = dense[:, shortest:]
+        forced = tf.pad(rest, [[0, 0], [0, num_steps - tf.shape(rest)[1]]])
+        forced_mask = tf.range(num_steps)[tf.newaxis, :] < (lengths - shortest)[:, tf.newaxis]
+        decode = generation._decode_loop(model, _ServingSampler(temperature, top_k))
+        new_ids = decode(dense[:, :shortest], forced, forced_mask, seed)
+        full = tf.concat([dense[:, :shortest], new_ids], axis=1)
+        # Each text ends at its first end-of-text token after the prompt.
+        positions = tf.range(tf.shape(full)[1])[tf.newaxis, :]
+        after_prompt = positions >= lengths[:, tf.newaxis]
+        ends = (full == tokenizer.end_id) & after_prompt
+        limit = lengths + max_new_tokens
+        first_end = tf.reduce_min(
+            tf.where(ends, positions, tf.fill(tf.shape(full), tf.shape(full)[1])), axis=1
+        )
+        text_lengths = tf.minimum(first_end, limit)
+        texts = tf.RaggedTensor.from_tensor(full, lengths=text_lengths)
+        return {"text": tokenizer.detokenize(texts)}
+
+    archive.add_endpoint(
+        "generate",
+        lambda prompt, max_new_tokens: generate_text(
+            prompt, max_new_tokens, tf.constant(0.0), tf.constant(0), tf.constant(0)
+        ),
+        input_signature=[prompt_spec, max_new_tokens_spec],
+    )
+    archive.add_endpoint(
+        "generate_sampled",
+        generate_text,
+        input_signature=[
+            prompt_spec,
+            max_new_tokens_spec,
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+        ],
+    )
