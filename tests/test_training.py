@@ -47,27 +47,33 @@ def free_port():
         return s.getsockname()[1]
 
 
+def test_memory_sizes_override_the_preset():
+    model = training.build_model(
+        "biglm_tiny", {"working_memory": 8, "long_short_term_memory": 2,
+                       "segment_length": None})
+    assert isinstance(model, memzoo.BigLanguageModel)
+    assert model.working_memory == 8 and model.long_short_term_memory == 2
+
+
 @pytest.mark.slow
 def test_train_then_eval_then_generate(corpus, tmp_path):
+    # The LSTM preset traces in seconds; the memory model's options are
+    # checked above and its training in tests/test_big_language_model.py.
     output = tmp_path / "run"
-    trained = memzoo_command(
-        "train", "--preset", "biglm_tiny", "--working-memory", 8,
-        "--long-short-term-memory", 2, "--data", corpus, "--steps", 10,
-        "--backup-every", 5, *TINY, "--output", output,
-    )
+    command = ["train", "--preset", "lstm_lm_tiny", "--data", corpus, "--steps", 10,
+               "--backup-every", 5, *TINY, "--output", output]
+    trained = memzoo_command(*command)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "bits per character" in trained.stdout
     assert {"model.keras", "metrics.json", "run.json", "logs"} <= set(os.listdir(output))
     assert not os.path.exists(output / "backup")  # Removed once the run is done.
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["steps"] == 10 and metrics["resumed_from_step"] == 0
-    assert metrics["config"]["overrides"] == {"working_memory": 8,
-                                              "long_short_term_memory": 2}
+    assert metrics["config"]["preset"] == "lstm_lm_tiny"
     assert metrics["validation_bits_per_character"] == pytest.approx(
         metrics["validation_loss"] / np.log(2), rel=1e-5)
     model = keras.saving.load_model(output / "model.keras")
-    assert isinstance(model, memzoo.BigLanguageModel)
-    assert model.working_memory == 8 and model.long_short_term_memory == 2
+    assert isinstance(model, memzoo.LSTMLanguageModel)
     assert model.optimizer.iterations.numpy() == 10
 
     evaluated = memzoo_command("eval", "--model", output / "model.keras", "--data",
@@ -83,12 +89,8 @@ def test_train_then_eval_then_generate(corpus, tmp_path):
     assert whole.stdout.startswith("MACBETH.")
     assert streamed.stdout == whole.stdout
 
-    again = memzoo_command(
-        "train", "--preset", "biglm_tiny", "--working-memory", 8,
-        "--long-short-term-memory", 2, "--data", corpus, "--steps", 10,
-        "--backup-every", 5, *TINY, "--output", output,
-    )
     # The same command on a finished run reports it and trains no further.
+    again = memzoo_command(*command)
     assert again.returncode == 0 and "validation loss" in again.stdout
     assert json.loads((output / "metrics.json").read_text()) == metrics
 
