@@ -16,6 +16,10 @@ The SavedModel needs no memzoo to be served or loaded:
   int32 scalar -> `text` string `[batch]` (greedy), and `generate_sampled`,
   which also takes `temperature` float32, `top_k` int32 (0: all tokens) and
   `seed` int32 scalars. Tokenization and the decode loop run in the graph.
+
+Each version also holds `assets.extra/tf_serving_warmup_requests`: one
+`PredictionLog` per signature, which TF Serving replays when it loads the
+version, so the first client request does not pay for tracing.
 """
 
 import os
@@ -24,11 +28,19 @@ import shutil
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 
 from memzoo import generation
 from memzoo.data import get_tokenizer
+from memzoo.training import set_default_permissions
 from memzoo.validation import check_integer
+
+# Where TF Serving looks for the requests it replays when loading a version.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
 def export_saved_model(model, export_dir, version=None, tokenizer=None):
@@ -103,6 +115,27 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
     if tokenizer is not None:
         _add_generate_endpoints(archive, model, tokenizer)
 
+    # One request per signature, with inputs that every vocabulary accepts.
+    warmup_ids = np.ones([1, 8], np.int32)
+    warmup_state = {
+        f"state_{name}": keras.ops.convert_to_numpy(value)
+        for name, value in model.get_initial_state(1).items()
+    }
+    warmup_requests = {
+        "serving_default": {"token_ids": warmup_ids},
+        "initial_state": {"batch_size": np.int32(1)},
+        "step": {"token_ids": warmup_ids, **warmup_state},
+    }
+    if tokenizer is not None:
+        generate_inputs = {"prompt": np.array([b"Hello"]), "max_new_tokens": np.int32(4)}
+        warmup_requests["generate"] = generate_inputs
+        warmup_requests["generate_sampled"] = {
+            **generate_inputs,
+            "temperature": np.float32(1.0),
+            "top_k": np.int32(0),
+            "seed": np.int32(0),
+        }
+
     # Written beside the versions and renamed, so TF Serving, which polls
     # the base folder, never loads a half-written version.
     base = os.path.dirname(version_dir)
@@ -110,10 +143,33 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
     staging = tempfile.mkdtemp(prefix=".export-", dir=base)
     try:
         archive.write_out(staging, verbose=False)
+        _write_warmup_requests(
+            os.path.join(staging, WARMUP_FILE),
+            model_name=os.path.basename(base),
+            requests=warmup_requests,
+        )
+        set_default_permissions(staging, 0o777)
         os.rename(staging, version_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version_dir
+
+
+def _write_warmup_requests(path, model_name, requests):
+    """Writes TF Serving's warm-up file: a TFRecord of `PredictionLog`s."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature_name, inputs in requests.items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name,
+                                               signature_name=signature_name)
+            )
+            for name, value in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
 
 
 def _version_dir(export_dir, version):

@@ -119,7 +119,7 @@ def write_json_atomically(path, content):
         json.dump(content, f, indent=2, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
-    _set_default_permissions(f.name)
+    set_default_permissions(f.name)
     os.replace(f.name, path)
 
 
@@ -130,18 +130,23 @@ def save_model_atomically(model, path):
     os.close(handle)
     try:
         model.save(temporary)
-        _set_default_permissions(temporary)
+        set_default_permissions(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
-def _set_default_permissions(path):
-    # Temporary files are private (0600); the result is an ordinary file.
+def set_default_permissions(path, mode=0o666):
+    """Gives `path` the `mode` the umask allows.
+
+    Temporary files and folders are private (0600, 0700); what is renamed
+    into place from them should be an ordinary file (`0o666`) or folder
+    (`0o777`).
+    """
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, mode & ~umask)
 
 
 def get_strategy(name, tpu=None):

@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import memzoo
 from memzoo import cli
@@ -15,11 +17,13 @@ from memzoo import cli
 NO_MEMZOO = "import sys; sys.modules['memzoo'] = None\n"
 
 CLIENT_SCRIPT = NO_MEMZOO + """
-import json, threading
+import json, os, threading
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-served = tf.saved_model.load(sys.argv[1])
+path = sys.argv[1]
+served = tf.saved_model.load(path)
 signatures = served.signatures
 ids = tf.constant(np.random.default_rng(0).integers(3, 250, (2, 50)), tf.int32)
 whole = signatures["serving_default"](token_ids=ids)["logits"].numpy()
@@ -49,6 +53,41 @@ for thread in threads:
 for thread in threads:
     thread.join()
 
+# What TF Serving does with a PredictRequest: the signature on its inputs.
+def answer(request):
+    inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+    outputs = signatures[request.model_spec.signature_name](**inputs)
+    response = predict_pb2.PredictResponse(model_spec=request.model_spec)
+    for name, value in outputs.items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+    return response
+
+# The warm-up requests TF Serving replays when it loads the version.
+warmed = []
+warmup_file = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+for record in tf.data.TFRecordDataset(warmup_file):
+    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+    warmed.append([request.model_spec.signature_name, sorted(answer(request).outputs)])
+
+# A request as a gRPC client builds it.
+request = predict_pb2.PredictRequest()
+request.model_spec.name = "biglm"
+request.model_spec.signature_name = "generate"
+request.inputs["prompt"].CopyFrom(tf.make_tensor_proto(["To be", "Hello there"]))
+request.inputs["max_new_tokens"].CopyFrom(tf.make_tensor_proto(6, dtype=tf.int32))
+predicted = tf.make_ndarray(answer(request).outputs["text"])
+
+# Keras 3 and tf-keras (Keras 2) models using the export as a layer.
+import keras
+keras_logits = keras.layers.TFSMLayer(path, call_endpoint="serving_default")(ids)["logits"]
+import tensorflow_hub as hub
+import tf_keras
+token_ids = tf_keras.Input(shape=(None,), dtype="int32")
+served_layer = hub.KerasLayer(path, signature="serving_default",
+                              signature_outputs_as_dict=True)
+consumer = tf_keras.Model(token_ids, tf_keras.layers.Softmax()(served_layer(token_ids)["logits"]))
+probabilities = consumer.predict(ids.numpy(), verbose=0)
+
 errors = {}
 for name, request in [
     ("outside_vocabulary", lambda: signatures["serving_default"](
@@ -72,6 +111,11 @@ print(json.dumps({
     "sampled": [t.decode("utf-8", "replace") for t in sampled],
     "threads_difference": max(float(np.max(np.abs(r - whole))) for r in results),
     "errors": errors,
+    "warmed": warmed,
+    "predicted": [t.decode("utf-8", "replace") for t in predicted],
+    "keras_difference": float(np.max(np.abs(keras_logits.numpy() - whole))),
+    "tf_keras_difference": float(np.max(np.abs(
+        probabilities - tf.nn.softmax(whole).numpy()))),
 }))
 """
 
@@ -94,11 +138,20 @@ def test_every_signature_works_without_memzoo(exported):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["signatures"] == ["generate", "generate_sampled", "initial_state",
                                     "serving_default", "step"]
+    # One warm-up request per signature, each answered with its outputs.
+    assert sorted(name for name, _ in report["warmed"]) == report["signatures"]
+    outputs = dict(report["warmed"])
+    assert outputs["serving_default"] == ["logits"]
+    assert outputs["step"] == ["logits", *outputs["initial_state"]]
+    assert outputs["generate"] == ["text"]
     assert report["logits_shape"] == [2, 50, 259]
     assert report["streamed_difference"] < 1e-4
     assert report["threads_difference"] == 0.0
     # Greedy text from the server is what the model itself generates.
     assert report["texts"] == model.generate(["To be", "Hello there"], 6)
+    assert report["predicted"] == report["texts"]
+    assert report["keras_difference"] == 0.0
+    assert report["tf_keras_difference"] < 1e-6
     assert report["sampled"][0] == report["sampled"][1]
     assert all(text.startswith("To be") for text in report["sampled"])
     errors = report["errors"]
@@ -141,8 +194,56 @@ def test_versions_are_numbered_and_never_overwritten(exported, tmp_path):
         memzoo.export_saved_model(model, base, version=0)
 
 
+def _saved_model_proto(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    return saved_model
+
+
+def test_export_command_writes_the_preset(capsys, tmp_path):
+    base = tmp_path / "biglm_tiny"
+    assert cli.main(["export", "--preset", "biglm_tiny", "--output", str(base),
+                     "--version", "3"]) == 0
+    assert capsys.readouterr().out.strip() == f"exported: {base / '3'}"
+    assert sorted(os.listdir(base)) == ["3"]  # no staging folder left behind
+    signatures = _saved_model_proto(base / "3").meta_graphs[0].signature_def
+    assert {"serving_default", "initial_state", "step", "generate",
+            "generate_sampled"} <= set(signatures)
+    assert os.path.getsize(base / "3" / "assets.extra" / "tf_serving_warmup_requests")
+
+
 def test_export_command_errors_are_one_line(capsys, tmp_path):
     assert cli.main(["export", "--preset", "no_such_preset", "--output",
                      str(tmp_path / "x")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "no_such_preset" in error
+
+
+def test_mixed_precision_model_serves_float32_without_xla(tmp_path):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny")
+        model.compile(jit_compile=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    path = memzoo.export_saved_model(model, str(tmp_path / "lstm"))
+    served = tf.saved_model.load(path)
+    logits = served.signatures["serving_default"](token_ids=tf.constant([[5, 6, 7]]))
+    assert logits["logits"].dtype == tf.float32
+    # No function must be XLA-compiled: TF Serving builds without XLA serve it.
+    functions = _saved_model_proto(path).meta_graphs[0].graph_def.library.function
+    assert functions
+    assert not any(f.attr["_XlaMustCompile"].b for f in functions
+                   if "_XlaMustCompile" in f.attr)
+    # The version folder is readable by a server running as another user.
+    assert os.stat(path).st_mode & 0o055 == 0o055 & ~_umask()
+
+
+def _umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
