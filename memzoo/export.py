@@ -15,7 +15,8 @@ The SavedModel needs no memzoo to be served or loaded:
 * with a tokenizer, `generate`: `prompt` string `[batch]`, `max_new_tokens`
   int32 scalar -> `text` string `[batch]` (greedy), and `generate_sampled`,
   which also takes `temperature` float32, `top_k` int32 (0: all tokens) and
-  `seed` int32 scalars. Tokenization and the decode loop run in the graph.
+  `seed` int32 scalars. Tokenization and the decode loop run in the graph;
+  bytes that are not valid UTF-8 come back as U+FFFD.
 
 Each version also holds `assets.extra/tf_serving_warmup_requests`: one
 `PredictionLog` per signature, which TF Serving replays when it loads the
@@ -247,8 +248,10 @@ def _add_generate_endpoints(archive, model, tokenizer):
             tf.where(ends, positions, tf.fill(tf.shape(full), tf.shape(full)[1])), axis=1
         )
         text_lengths = tf.minimum(first_end, limit)
-        texts = tf.RaggedTensor.from_tensor(full, lengths=text_lengths)
-        return {"text": tokenizer.detokenize(texts)}
+        texts = tokenizer.detokenize(tf.RaggedTensor.from_tensor(full, lengths=text_lengths))
+        # Valid UTF-8 whatever bytes were sampled: REST clients get JSON strings.
+        return {"text": tf.strings.unicode_transcode(
+            texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)}
 
     archive.add_endpoint(
         "generate",

@@ -107,12 +107,13 @@ print(json.dumps({
     "signatures": sorted(signatures),
     "logits_shape": list(whole.shape),
     "streamed_difference": float(np.max(np.abs(streamed - whole))),
-    "texts": [t.decode("utf-8", "replace") for t in texts],
-    "sampled": [t.decode("utf-8", "replace") for t in sampled],
+    # Strict decoding: the served text is always valid UTF-8.
+    "texts": [t.decode("utf-8") for t in texts],
+    "sampled": [t.decode("utf-8") for t in sampled],
     "threads_difference": max(float(np.max(np.abs(r - whole))) for r in results),
     "errors": errors,
     "warmed": warmed,
-    "predicted": [t.decode("utf-8", "replace") for t in predicted],
+    "predicted": [t.decode("utf-8") for t in predicted],
     "keras_difference": float(np.max(np.abs(keras_logits.numpy() - whole))),
     "tf_keras_difference": float(np.max(np.abs(
         probabilities - tf.nn.softmax(whole).numpy()))),
