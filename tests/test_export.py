@@ -248,3 +248,45 @@ def _umask():
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def test_readme_rest_client_runs_against_the_export(exported, monkeypatch, capsys):
+    import urllib.request
+
+    from tests.test_readme import readme_block
+    from tests.tf_serving_rest import FakeRestServer
+
+    model, path = exported
+    server = FakeRestServer(path)
+    monkeypatch.setattr(urllib.request, "urlopen", server.urlopen)
+    exec(readme_block("python", "URL = "), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == repr(model.generate(["ROMEO:"], 40))
+    # The state carried through three step requests gives the logits of one
+    # call on the whole text.
+    text = "ROMEO: But soft! What light"
+    whole = model(np.array([[byte + 3 for byte in text.encode()]]))
+    last_step = server.exchanges[-1][1]["outputs"]
+    np.testing.assert_allclose(last_step["logits"][0][-1], whole[0, -1], atol=1e-4)
+    assert printed[1] == repr(bytes([int(np.argmax(whole[0, -1])) - 3]))
+    assert [request["signature_name"] for request, _ in server.exchanges] == [
+        "generate", "initial_state", "step", "step", "step"]
+
+
+def test_readme_tf_keras_layer_and_models_config(exported):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from tests.test_readme import readme_block
+
+    model, path = exported
+    namespace = {}
+    exec(readme_block("python", "tf_keras").replace("exports/biglm_tiny/1", path),
+         namespace)
+    ids = np.array([[5, 6, 7, 8]], np.int32)
+    np.testing.assert_allclose(namespace["probabilities"].predict(ids, verbose=0),
+                               keras.ops.softmax(model(ids)), atol=1e-6)
+    config = text_format.Parse(readme_block("protobuf", "model_config_list"),
+                               model_server_config_pb2.ModelServerConfig())
+    (entry,) = config.model_config_list.config
+    assert (entry.name, entry.base_path) == ("biglm_tiny", "/models/biglm_tiny")

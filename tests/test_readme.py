@@ -12,6 +12,13 @@ def readme_blocks(language):
         return re.findall(rf"```{language}\n(.*?)```", f.read(), flags=re.S)
 
 
+def readme_block(language, containing):
+    """The one `language` block of README.md that contains `containing`."""
+    blocks = [block for block in readme_blocks(language) if containing in block]
+    assert len(blocks) == 1, f"{len(blocks)} {language} blocks contain {containing!r}"
+    return blocks[0]
+
+
 @pytest.mark.slow
 def test_readme_quickstart_runs(capsys):
     quickstart = readme_blocks("python")[0]
@@ -24,7 +31,7 @@ def test_readme_quickstart_runs(capsys):
 
 def test_readme_data_example_runs(monkeypatch, tmp_path):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-    data_example = readme_blocks("python")[1]
+    data_example = readme_block("python", "tfds.load(")
     namespace = {}
     exec(compile(data_example, "README.md", "exec"), namespace)
     inputs, targets = next(iter(namespace["lm"]))
