@@ -158,7 +158,7 @@ def test_every_signature_works_without_memzoo(exported):
     errors = report["errors"]
     assert "InvalidArgumentError" in errors["outside_vocabulary"]
     assert "token_ids" in errors["outside_vocabulary"]
-    assert errors["wrong_dtype"] is not None
+    assert "expected to be a int32 tensor but is a float" in errors["wrong_dtype"]
     assert "max_new_tokens" in errors["negative_max_new_tokens"]
 
 
