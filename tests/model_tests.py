@@ -1,0 +1,102 @@
+"""The checks every memzoo model that is not a language model must pass.
+
+keras-hub's `run_model_saving_test` and friends, as a class: a model's test
+module subclasses `ModelTests`, setting `model_class`, tiny `init_kwargs`,
+and `make_inputs` / `make_targets` (numpy arrays, or a tuple of them for a
+model with several inputs); pytest then runs each check below for it.
+Language models have their own, longer list in `language_model_tests.py`.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class ModelTests:
+    model_class = None
+    init_kwargs = None
+    batch_size = 3
+    # The loss `fit` uses in the checks below; the model's own `compile()`
+    # default when `None`.
+    loss = None
+
+    def make_inputs(self, batch_size, seed=0):
+        raise NotImplementedError
+
+    def make_targets(self, batch_size, seed=1):
+        raise NotImplementedError
+
+    def expected_output_shape(self, batch_size):
+        raise NotImplementedError
+
+    def make_model(self, **overrides):
+        return self.model_class(**{**self.init_kwargs, **overrides})
+
+    def compile(self, model, **kwargs):
+        if self.loss is not None:
+            kwargs.setdefault("loss", self.loss)
+        model.compile(**kwargs)
+
+    def test_output_shape_and_dtype(self):
+        model = self.make_model()
+        outputs = model(self.make_inputs(self.batch_size))
+        assert tuple(outputs.shape) == tuple(self.expected_output_shape(self.batch_size))
+        assert outputs.dtype == "float32"
+
+    def test_config_round_trip(self):
+        model = self.make_model()
+        config = model.get_config()
+        for name, value in self.init_kwargs.items():
+            assert config[name] == value, name
+        restored = self.model_class.from_config(config)
+        assert restored.get_config() == config
+        inputs = self.make_inputs(self.batch_size)
+        expected = model(inputs)
+        restored(inputs)
+        restored.set_weights(model.get_weights())
+        np.testing.assert_allclose(restored(inputs), expected, atol=1e-6)
+
+    def test_saving_keras_file(self, tmp_path):
+        model = self.make_model()
+        inputs = self.make_inputs(self.batch_size)
+        expected = model(inputs)
+        path = os.path.join(tmp_path, "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        assert isinstance(restored, self.model_class)
+        np.testing.assert_allclose(restored(inputs), expected, atol=1e-6)
+
+    def test_predict_on_tf_data(self):
+        model = self.make_model()
+        inputs = self.make_inputs(5)
+        dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(2)
+        predicted = model.predict(dataset, verbose=0)
+        np.testing.assert_allclose(predicted, model(inputs), atol=1e-5)
+
+    def test_mixed_bfloat16(self):
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        model = self.make_model()
+        assert model.compute_dtype == "bfloat16"
+        outputs = model(self.make_inputs(self.batch_size))
+        assert outputs.dtype == "float32"
+        assert np.all(np.isfinite(outputs))
+        self.compile(model)
+        history = model.fit(self.make_inputs(self.batch_size),
+                            self.make_targets(self.batch_size), epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+    def test_jit_compiled_training_matches_eager(self):
+        inputs = self.make_inputs(4)
+        targets = self.make_targets(4)
+        results = []
+        for jit_compile in (False, True):
+            keras.utils.set_random_seed(7)
+            model = self.make_model()
+            self.compile(model, optimizer=keras.optimizers.SGD(0.1),
+                         jit_compile=jit_compile)
+            assert model.jit_compile is jit_compile
+            model.fit(inputs, targets, batch_size=2, epochs=1, verbose=0, shuffle=False)
+            results.append(model(inputs))
+        np.testing.assert_allclose(results[0], results[1], atol=1e-4)
