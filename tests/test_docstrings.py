@@ -9,11 +9,12 @@ import pytest
 import tensorflow as tf
 
 import memzoo
+import memzoo.tuning
 
 
 def public_objects():
     modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
-               memzoo.metrics]
+               memzoo.metrics, memzoo.tuning]
     seen = {}
     for module in modules:
         for name in dir(module):
