@@ -7,6 +7,8 @@ from memzoo import metrics
 from memzoo.models import BigLanguageModel
 from memzoo.models import LanguageModel
 from memzoo.models import LSTMLanguageModel
+from memzoo.models import SequenceRegressor
+from memzoo.models import TextClassifier
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import list_presets
 from memzoo.export import export_saved_model

@@ -364,7 +364,9 @@ def _list_presets(args):
     for name in memzoo.list_presets():
         preset = memzoo.get_preset(name)
         model = memzoo.models.presets.preset_class(name).from_preset(name)
-        model.build((None, None))
+        # Token ids [batch, time], or a one-feature series for a regressor.
+        model.build((None, None, 1) if isinstance(model, memzoo.SequenceRegressor)
+                    else (None, None))
         rows.append(
             (
                 name,

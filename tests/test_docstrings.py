@@ -14,7 +14,7 @@ import memzoo.tuning
 
 def public_objects():
     modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
-               memzoo.metrics, memzoo.tuning]
+               memzoo.metrics, memzoo.tuning, memzoo.data.series]
     seen = {}
     for module in modules:
         for name in dir(module):

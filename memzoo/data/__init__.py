@@ -3,10 +3,12 @@ and memory tasks.
 
 Importing this package registers memzoo's tfds builders (`shakespeare_plays`,
 `python_stdlib`, `tweet_sentiment`, `bbc_news`, `gettext_translations`).
-The memory tasks are in `memzoo.data.tasks`.
+The memory tasks are in `memzoo.data.tasks`, numeric series (CO2,
+sunspots; needs statsmodels) in `memzoo.data.series`.
 """
 
 from memzoo.data import datasets
+from memzoo.data import series
 from memzoo.data import tasks
 from memzoo.data.byte_tokenizer import ByteTokenizer
 from memzoo.data.pipelines import classification_dataset

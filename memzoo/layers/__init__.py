@@ -1,5 +1,6 @@
 """Building blocks of the memory models; nothing here imports memzoo above it."""
 
+from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.layers.memory_block import MemoryBlock
 from memzoo.layers.memory_slots import MemorySlots
 from memzoo.layers.rotary_embedding import apply_rotary_embedding

@@ -1,0 +1,26 @@
+"""Presets of `SequenceRegressor` for the real series of `memzoo.data.series`."""
+
+PRESETS = {
+    "co2_lstm": {
+        "description": (
+            "The seeds' LSTM(50) for weekly Mauna Loa CO2: forecasts the next "
+            "4 weeks from a window of 104 (memzoo.data.series 'co2')."
+        ),
+        "config": {
+            "units": 50,
+            "num_layers": 1,
+            "output_steps": 4,
+        },
+    },
+    "sunspots_lstm": {
+        "description": (
+            "The seeds' LSTM(50) for yearly sunspot numbers: forecasts the "
+            "next year from a window of 22 (memzoo.data.series 'sunspots')."
+        ),
+        "config": {
+            "units": 50,
+            "num_layers": 1,
+            "output_steps": 1,
+        },
+    },
+}
