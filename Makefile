@@ -26,8 +26,10 @@ demo: $(STAMP)
 	$(BIN)/memzoo eval --model $(DEMO_RUN)/model.keras --max-batches 100 --baseline
 	$(BIN)/memzoo generate --model $(DEMO_RUN)/model.keras --prompt "ROMEO:" --max-new-tokens 400 --seed 0
 
+# Two pytest-xdist workers, one per core, a test file each at a time (so a
+# module's fixtures are made once).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Speed ratios against anchors measured in the same run (~30 min).
 bench: $(STAMP)

@@ -2,6 +2,14 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under pytest-xdist each worker builds the tfds corpora into its own folder,
+# so two workers never write the same dataset at once.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    import tempfile
+
+    os.environ["TFDS_DATA_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"memzoo_tfds_{os.environ['PYTEST_XDIST_WORKER']}"
+    )
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
