@@ -53,7 +53,8 @@ def test_the_public_models_and_layers_have_examples():
         "LSTMLanguageModel", "BigLanguageModel", "WindowAttention", "MemorySlots",
         "MemoryBlock", "StatefulLSTMStack", "ByteTokenizer", "TopKSampler",
         "from_preset", "language_model_dataset", "copy", "associative_recall",
-        "passkey", "selective_copy",
+        "passkey", "selective_copy", "TextClassifier", "AttentionPooling",
+        "SequenceRegressor", "load_series", "NeuralTuringMachine", "NTMCell",
     } <= documented
 
 

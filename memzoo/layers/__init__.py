@@ -3,6 +3,7 @@
 from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.layers.memory_block import MemoryBlock
 from memzoo.layers.memory_slots import MemorySlots
+from memzoo.layers.ntm_cell import NTMCell
 from memzoo.layers.rotary_embedding import apply_rotary_embedding
 from memzoo.layers.stateful_lstm_stack import StatefulLSTMStack
 from memzoo.layers.window_attention import WindowAttention
