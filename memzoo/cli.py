@@ -251,7 +251,8 @@ def _train(args):
     tokens_per_second = metrics["tokens_per_second"] or 0
     print(
         f"validation loss {metrics['validation_loss']:.4f}, "
-        f"{metrics['validation_bits_per_character']:.3f} bits per character; "
+        f"{metrics['validation_bits_per_character']:.3f} bits per character, "
+        f"accuracy {metrics['validation_accuracy']:.4f}; "
         f"{metrics['steps']} steps, {tokens_per_second:,.0f} tokens/s"
     )
     output = metrics["output_dir"]

@@ -34,6 +34,7 @@ import tensorflow as tf
 from memzoo import data
 from memzoo.metrics import BitsPerCharacter
 from memzoo.models import LanguageModel
+from memzoo.models import NeuralTuringMachine
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import preset_class
 from memzoo.validation import check_integer
@@ -183,18 +184,31 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
 
 
-def build_model(preset, overrides=None):
-    """The preset's language model with `overrides` applied to its config.
+# Models that read token ids and give logits over the next token at every
+# step: `train` fits them on a corpus or on a memory task alike.
+TOKEN_SEQUENCE_MODELS = (LanguageModel, NeuralTuringMachine)
 
-    Raises a `ValueError` naming the option when the model has no such
-    setting (an LSTM language model has no working memory, say).
-    """
+
+def trainable_class(preset):
+    """The class of `preset`, if `train` can fit it, else a `ValueError`."""
     model_class = preset_class(preset)
-    if not issubclass(model_class, LanguageModel):
+    if not issubclass(model_class, TOKEN_SEQUENCE_MODELS):
         raise ValueError(
             f"Invalid value for argument `preset`. Expected a language model "
-            f"preset. Received: preset={preset!r}, a {model_class.__name__}"
+            f"or Neural Turing Machine preset. Received: preset={preset!r}, a "
+            f"{model_class.__name__}"
         )
+    return model_class
+
+
+def build_model(preset, overrides=None):
+    """The preset's model with `overrides` applied to its config.
+
+    Raises a `ValueError` naming the option when the model has no such
+    setting (an LSTM language model has no working memory, say), or when
+    the preset is not one of `TOKEN_SEQUENCE_MODELS`.
+    """
+    model_class = trainable_class(preset)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     known = get_preset(preset)["config"].keys() | set(
         inspect.signature(model_class.__init__).parameters
@@ -490,6 +504,7 @@ def train(
     if isinstance(strategy, str):
         # First: a multi-worker strategy must exist before any other TF op.
         strategy = get_strategy(strategy, tpu)
+    trainable_class(preset)
     if data_source is None:
         data_source, _ = data.default_corpus_files()
     if epochs is not None and memory_task(data_source) is not None:
@@ -598,6 +613,8 @@ def train(
         ),
         "validation_loss": validation["loss"],
         "validation_bits_per_character": validation["bits_per_character"],
+        # Next-token accuracy; over the answer only on a memory task.
+        "validation_accuracy": validation["accuracy"],
         "validation_perplexity": math.exp(validation["loss"]),
         "steps": steps,
         "steps_this_session": trained_steps,

@@ -55,6 +55,27 @@ def test_memory_sizes_override_the_preset():
     assert model.working_memory == 8 and model.long_short_term_memory == 2
 
 
+def test_a_neural_turing_machine_trains_on_a_memory_task(capsys, tmp_path):
+    output = tmp_path / "ntm"
+    assert cli.main(["train", "--preset", "ntm_copy", "--data",
+                     "copy:length=4,distance=0,vocabulary=ab", "--steps", "6",
+                     "--batch-size", "4", "--backup-every", "3", "--validation-batches",
+                     "2", "--no-jit-compile", "--output", str(output)]) == 0
+    assert isinstance(keras.saving.load_model(output / "model.keras"),
+                      memzoo.NeuralTuringMachine)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and np.isfinite(metrics["validation_loss"])
+    assert 0 <= metrics["validation_accuracy"] <= 1
+    assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_a_preset_train_cannot_fit_yet_is_refused(capsys, tmp_path):
+    assert cli.main(["train", "--preset", "co2_lstm", "--output", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "preset='co2_lstm', a SequenceRegressor" in error
+
+
 @pytest.mark.slow
 def test_train_then_eval_then_generate(corpus, tmp_path):
     # The LSTM preset traces in seconds; the memory model's options are
