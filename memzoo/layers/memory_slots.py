@@ -98,8 +98,13 @@ class MemorySlots(keras.layers.Layer):
             (None, self.num_heads, self.num_slots, self.key_dim),
         )
         # Forget, input and candidate pre-activations from [slots, attended].
-        self.gates = keras.layers.Dense(
-            3 * features,
+        # An einsum rather than a Dense: the Dense's tensordot computes its
+        # transpose from the batch size, which XLA cannot compile in the
+        # gradient of the scan when the batch size is not static.
+        self.gates = keras.layers.EinsumDense(
+            "bmf,fg->bmg",
+            (self.num_slots, 3 * features),
+            bias_axes="g",
             bias_initializer=_ForgetBiasOne(features),
             dtype=self.dtype_policy,
             name="gates",
