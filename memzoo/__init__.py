@@ -8,6 +8,7 @@ from memzoo.models import BigLanguageModel
 from memzoo.models import LanguageModel
 from memzoo.models import LSTMLanguageModel
 from memzoo.models import NeuralTuringMachine
+from memzoo.models import Seq2SeqTranslator
 from memzoo.models import SequenceRegressor
 from memzoo.models import TextClassifier
 from memzoo.models.presets import get_preset

@@ -71,7 +71,8 @@ class ModelTests:
     def test_predict_on_tf_data(self):
         model = self.make_model()
         inputs = self.make_inputs(5)
-        dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(2)
+        # A 1-tuple: Keras reads a tuple of several inputs as (x, y).
+        dataset = tf.data.Dataset.from_tensor_slices((inputs,)).batch(2)
         predicted = model.predict(dataset, verbose=0)
         np.testing.assert_allclose(predicted, model(inputs), atol=1e-5)
 

@@ -54,7 +54,8 @@ def test_the_public_models_and_layers_have_examples():
         "MemoryBlock", "StatefulLSTMStack", "ByteTokenizer", "TopKSampler",
         "from_preset", "language_model_dataset", "copy", "associative_recall",
         "passkey", "selective_copy", "TextClassifier", "AttentionPooling",
-        "SequenceRegressor", "load_series", "NeuralTuringMachine", "NTMCell",
+        "SequenceRegressor", "load_series", "NeuralTuringMachine", "NTMCell", "Seq2SeqTranslator", "TokenAccuracy",
+        "corpus_bleu",
     } <= documented
 
 

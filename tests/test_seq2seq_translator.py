@@ -1,0 +1,363 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import memzoo
+from memzoo.metrics import TokenAccuracy
+from memzoo.metrics import corpus_bleu
+from memzoo.metrics import translation_bleu
+from tests.model_tests import ModelTests
+
+tfds.disable_progress_bar()
+
+TINY = {
+    "source_vocab_size": 259,
+    "target_vocab_size": 259,
+    "embedding_dim": 8,
+    "hidden_dim": 16,
+    "attention": "luong",
+    "num_layers": 2,
+    "tokenizer": "byte",
+}
+# The real pairs the model overfits: short ones, so a few hundred steps do.
+NUM_PAIRS = 24
+MAX_BYTES = 20
+
+
+def make_model(**overrides):
+    return memzoo.Seq2SeqTranslator(**{**TINY, **overrides})
+
+
+def random_ids(batch_size, length, seed=0, low=3):
+    return np.random.default_rng(seed).integers(low, 259, (batch_size, length),
+                                                dtype=np.int32)
+
+
+def perturbed_model(**overrides):
+    """Random weights, larger than fresh ones, so every path matters."""
+    model = make_model(**overrides)
+    model.build((None, None))
+    rng = np.random.default_rng(0)
+    model.set_weights(
+        [rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()]
+    )
+    return model
+
+
+class TestSeq2SeqTranslator(ModelTests):
+    model_class = memzoo.Seq2SeqTranslator
+    init_kwargs = TINY
+
+    def make_inputs(self, batch_size, seed=0):
+        source = random_ids(batch_size, 7, seed)
+        source[0, 4:] = 0  # A shorter source, padded.
+        target_in = random_ids(batch_size, 6, seed + 10)
+        target_in[:, 0] = memzoo.data.ByteTokenizer.start_id
+        return source, target_in
+
+    def make_targets(self, batch_size, seed=1):
+        targets = random_ids(batch_size, 6, seed)
+        targets[0, 3:] = 0  # Padding targets, ignored by the loss.
+        return targets
+
+    def expected_output_shape(self, batch_size):
+        return (batch_size, 6, 259)
+
+
+# === Structure: attention, padding, decoding steps ===
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_padding_the_source_more_changes_nothing(attention):
+    model = perturbed_model(attention=attention)
+    expected = {"luong": keras.layers.Attention,
+                "bahdanau": keras.layers.AdditiveAttention}[attention]
+    assert type(model.attention_layer) is expected
+    assert (model.attention_query is None) == (attention == "luong")
+    source = random_ids(3, 6)
+    source[1, 2:] = 0
+    target_in = random_ids(3, 5, seed=1)
+    logits = model((source, target_in))
+    longer = np.pad(source, [[0, 0], [0, 5]])
+    np.testing.assert_allclose(model((longer, target_in)), logits, atol=1e-6)
+    # Batch size 1 (tensorflow issue 117700's shape) and a lone short source.
+    np.testing.assert_allclose(
+        model((longer[1:2], target_in[1:2])), logits[1:2], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        model((source[1:2, :2], target_in[1:2])), logits[1:2], atol=1e-6
+    )
+
+
+def test_token_by_token_decoding_gives_the_teacher_forced_logits():
+    model = perturbed_model(attention="bahdanau")
+    source, target_in = random_ids(2, 6), random_ids(2, 5, seed=1)
+    expected = model((source, target_in))
+    encoded, states = model.encode(source)
+    steps = []
+    for index in range(5):
+        logits, states = model.decode_step(target_in[:, index:index + 1], states,
+                                           encoded)
+        steps.append(logits)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), expected, atol=1e-5)
+
+
+def test_dropout_is_active_only_in_training():
+    model = make_model(dropout=0.5)
+    inputs = (random_ids(2, 5), random_ids(2, 4, seed=1))
+    np.testing.assert_allclose(model(inputs), model(inputs, training=False))
+    assert not np.allclose(model(inputs, training=True), model(inputs, training=False))
+
+
+def test_xla_compile_builds_the_lstms_without_cudnn():
+    model = make_model()
+    model.compile(jit_compile=True)
+    assert model.jit_compile is True
+    lstms = model.encoder_lstms + model.decoder_lstms
+    assert len(lstms) == 4 and all(lstm.use_cudnn is False for lstm in lstms)
+
+
+# === Decoding an untrained model ===
+
+
+def test_translate_gives_back_the_inputs_form():
+    model = perturbed_model()
+    text = model.translate("Open file", max_length=6)
+    assert isinstance(text, str) and len(text.encode("utf-8", "replace")) <= 3 * 6
+    texts = model.translate(["你好", ""], beam_size=2, max_length=4)
+    assert isinstance(texts, list) and len(texts) == 2
+    ids = model.translate([[5, 6, 7], [8]], max_length=5)
+    assert ids.shape == (2, 5) and ids.dtype == np.int32
+    # Pad, start and end ids are never part of a translation.
+    assert not np.isin(ids, [1, 2]).any()
+    ids, log_probability = model.translate(random_ids(3, 4), beam_size=3,
+                                           max_length=5, return_log_probability=True)
+    assert ids.shape == (3, 5) and log_probability.shape == (3,)
+    assert np.all(log_probability < 0)
+
+
+def test_beam_search_of_one_beam_is_greedy_search():
+    model = perturbed_model()
+    source = random_ids(4, 6)
+    source[2, 3:] = 0
+    encoded, states = model.encode(source)
+    # `translate(beam_size=1)` takes the greedy loop; the beam loop with one
+    # beam must find the same tokens and scores.
+    greedy_ids, greedy_scores = model._greedy_search(encoded, states, 7)
+    beam_ids, beam_scores = model._beam_search(encoded, states, 7, beam_size=1)
+    np.testing.assert_array_equal(beam_ids, greedy_ids)
+    np.testing.assert_allclose(beam_scores, greedy_scores, rtol=1e-6)
+    np.testing.assert_array_equal(model.translate(source, max_length=7), greedy_ids)
+
+
+def test_string_translation_runs_inside_a_graph():
+    """What an exported `translate` signature does: strings in, strings out."""
+    model = perturbed_model()
+    translate = tf.function(
+        lambda texts, max_length: model.translate_text(texts, 2, max_length),
+        input_signature=[tf.TensorSpec([None], tf.string),
+                         tf.TensorSpec([], tf.int32)],
+    )
+    texts = ["Open file", "Datei"]
+    got = [t.decode("utf-8") for t in translate(tf.constant(texts), 5).numpy()]
+    assert got == model.translate(texts, beam_size=2, max_length=5)
+
+
+# === Bad arguments and inputs ===
+
+
+@pytest.mark.parametrize(
+    "argument, value, expected",
+    [
+        ("source_vocab_size", 0, "a strictly positive integer"),
+        ("target_vocab_size", 2, "an integer >= 3"),
+        ("embedding_dim", 2.5, "a strictly positive integer"),
+        ("hidden_dim", -1, "a strictly positive integer"),
+        ("attention", "dot", r"one of \['luong', 'bahdanau'\]"),
+        ("num_layers", 0, "a strictly positive integer"),
+        ("dropout", 1.0, r"a rate in \[0, 1\)"),
+        ("tokenizer", "words", "one of"),
+        ("target_vocab_size", 100, "at least 259"),
+    ],
+)
+def test_bad_arguments(argument, value, expected):
+    with pytest.raises(ValueError,
+                       match=f"`{argument}`. Expected {expected}.*Received: {argument}="):
+        make_model(**{argument: value})
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"beam_size": 0}, "`beam_size`. Expected a strictly positive integer"),
+        ({"beam_size": 300}, "`beam_size`. Expected at most target_vocab_size=259"),
+        ({"max_length": 0}, "`max_length`. Expected a strictly positive integer"),
+        ({"inputs": [[5, 300]]}, r"`inputs`. Expected ids in \[0, 259\)"),
+        ({"inputs": np.zeros((2, 3, 4), int)}, "`inputs`. Expected strings, or integer"),
+        ({"inputs": []}, "`inputs`. Expected strings, or integer"),
+    ],
+)
+def test_bad_translate_arguments(arguments, message):
+    arguments = {"inputs": "Hello", **arguments}
+    with pytest.raises(ValueError, match=message):
+        make_model().translate(**arguments)
+
+
+def test_bad_inputs():
+    model = make_model(tokenizer=None)
+    with pytest.raises(ValueError, match="`inputs`. Expected token ids.*no tokenizer"):
+        model.translate("Hello")
+    with pytest.raises(ValueError, match=r"`inputs`. Expected a pair \(source_ids"):
+        model(random_ids(2, 3))
+    with pytest.raises(ValueError, match=r"`target_input_ids`. Expected ids in \[0, 259\)"):
+        model((random_ids(2, 3), np.full((2, 3), 259)))
+    with pytest.raises(ValueError, match="`translations`. Expected one per source"):
+        model.log_probability([[5, 6]], [[5], [6]])
+
+
+# === Data: real en->de pairs, and ted_hrlr_translate through tfds ===
+
+
+@pytest.fixture(scope="module")
+def real_pairs(tmp_path_factory):
+    """The first short pairs of the real `gettext_translations/en_to_de`."""
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    pairs = tfds.load("gettext_translations/en_to_de", split="train",
+                      data_dir=data_dir, as_supervised=True)
+    short = pairs.filter(lambda en, de: (tf.strings.length(en) <= MAX_BYTES)
+                         & (tf.strings.length(de) <= MAX_BYTES))
+    return [(en.numpy().decode(), de.numpy().decode())
+            for en, de in short.take(NUM_PAIRS + 16)]
+
+
+@pytest.fixture(scope="module")
+def trained(real_pairs):
+    """A translator overfit on NUM_PAIRS real pairs (XLA, 200 steps)."""
+    keras.utils.set_random_seed(0)
+    pairs = real_pairs[:NUM_PAIRS]
+    dataset = memzoo.data.translation_dataset(
+        tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*pairs)))),
+        batch_size=NUM_PAIRS, max_length=MAX_BYTES + 2, shuffle=False,
+    ).map(memzoo.Seq2SeqTranslator.teacher_forcing).cache()
+    model = memzoo.Seq2SeqTranslator.from_preset(
+        "translator_tiny", embedding_dim=32, hidden_dim=128)
+    untrained_bleu, _ = translation_bleu(model, *zip(*pairs), max_length=MAX_BYTES + 2)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=True)
+    model.fit(dataset.repeat(), steps_per_epoch=200, epochs=1, shuffle=False,
+              verbose=0)
+    return model, untrained_bleu.score
+
+
+@pytest.mark.slow
+def test_overfits_real_pairs_to_a_high_bleu(trained, real_pairs):
+    model, untrained_bleu = trained
+    sources, references = zip(*real_pairs[:NUM_PAIRS])
+    greedy, translations = translation_bleu(model, sources, references,
+                                            max_length=MAX_BYTES + 2)
+    beam, _ = translation_bleu(model, sources, references, beam_size=4,
+                               max_length=MAX_BYTES + 2)
+    print(f"BLEU on {NUM_PAIRS} training pairs: untrained {untrained_bleu:.1f}, "
+          f"greedy {greedy.score:.1f}, beam 4 {beam.score:.1f}")
+    assert untrained_bleu < 5
+    assert greedy.score > 90 and beam.score > 90
+    assert sum(t == r for t, r in zip(translations, references)) >= NUM_PAIRS - 2
+
+
+@pytest.mark.slow
+def test_beam_search_is_at_least_as_likely_as_greedy(trained, real_pairs):
+    model, _ = trained
+    # Training sources (confident) and unseen ones (where the searches part).
+    sources = [en for en, _ in real_pairs]
+    greedy, greedy_scores = model.translate(sources, max_length=MAX_BYTES + 2,
+                                            return_log_probability=True)
+    beam, beam_scores = model.translate(sources, beam_size=4, max_length=MAX_BYTES + 2,
+                                        return_log_probability=True)
+    assert np.all(beam_scores >= greedy_scores - 1e-4)
+    assert greedy != beam  # The unseen sources make the comparison informative.
+    # The loops' scores are the teacher-forced log-probabilities of their
+    # outputs (each ends within max_length: the end token is counted).
+    np.testing.assert_allclose(model.log_probability(sources, greedy),
+                               greedy_scores, atol=1e-3)
+    np.testing.assert_allclose(model.log_probability(sources, beam),
+                               beam_scores, atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_xla_decoding_matches_graph_decoding(trained, real_pairs, beam_size):
+    model, _ = trained
+    sources = [en for en, _ in real_pairs[NUM_PAIRS - 4:]]
+    results = [
+        model.translate(sources, beam_size=beam_size, max_length=MAX_BYTES + 2,
+                        return_log_probability=True, jit_compile=jit_compile)
+        for jit_compile in (False, True)
+    ]
+    assert results[0][0] == results[1][0]
+    np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_trained_model_survives_saving(trained, real_pairs, tmp_path):
+    model, _ = trained
+    path = os.path.join(tmp_path, "translator.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    sources = [en for en, _ in real_pairs[:4]]
+    assert restored.translate(sources, max_length=MAX_BYTES + 2) == model.translate(
+        sources, max_length=MAX_BYTES + 2)
+    assert restored.jit_compile is True
+
+
+def test_trains_on_ted_hrlr_translate_through_tfds():
+    with tfds.testing.mock_data(num_examples=8):
+        dataset = memzoo.data.translation_dataset(
+            "ted_hrlr_translate/pt_to_en", 4, max_length=64, seed=0)
+        dataset = dataset.map(memzoo.Seq2SeqTranslator.teacher_forcing).repeat()
+        model = memzoo.Seq2SeqTranslator.from_preset("translator_tiny")
+        model.compile()
+        history = model.fit(dataset, steps_per_epoch=2, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert 0 <= history.history["accuracy"][0] <= 1
+
+
+# === Presets and metrics ===
+
+
+def test_presets_build_and_translate():
+    assert memzoo.list_presets(memzoo.Seq2SeqTranslator) == [
+        "translator_en_de", "translator_tiny"]
+    model = memzoo.Seq2SeqTranslator.from_preset("translator_en_de")
+    model.build((None, None))  # As `memzoo list` does.
+    assert model.num_layers == 2 and model.count_params() > 1_000_000
+    assert isinstance(memzoo.Seq2SeqTranslator.from_preset("translator_tiny")
+                      .translate("Hello", max_length=3), str)
+
+
+def test_token_accuracy_leaves_padding_out():
+    metric = TokenAccuracy()
+    logits = np.log([[[0.1, 0.9], [0.8, 0.2], [0.5, 0.5], [0.9, 0.1]]])
+    metric.update_state(np.array([[1, 1, 0, 0]]), logits)
+    assert float(metric.result()) == pytest.approx(0.5)
+    assert TokenAccuracy.from_config(metric.get_config()).ignore_class == 0
+
+
+def test_corpus_bleu_is_sacrebleus():
+    reference = "Die Datei wurde nicht gefunden."
+    assert corpus_bleu([reference], [reference]).score == pytest.approx(100)
+    partial = corpus_bleu(["Die Datei ist nicht gefunden worden."], [reference])
+    assert 0 < partial.score < 100
+    with pytest.raises(ValueError, match="`references`. Expected one per translation"):
+        corpus_bleu(["a b"], [])
+
+
+def test_translate_under_mixed_bfloat16():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = make_model()
+    assert model.compute_dtype == "bfloat16"
+    ids, log_probability = model.translate(random_ids(2, 4), beam_size=2, max_length=4,
+                                           return_log_probability=True)
+    assert ids.shape == (2, 4) and np.all(np.isfinite(log_probability))
