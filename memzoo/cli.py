@@ -249,12 +249,13 @@ def _train(args):
         tpu=args.tpu,
     )
     tokens_per_second = metrics["tokens_per_second"] or 0
-    print(
-        f"validation loss {metrics['validation_loss']:.4f}, "
-        f"{metrics['validation_bits_per_character']:.3f} bits per character, "
-        f"accuracy {metrics['validation_accuracy']:.4f}; "
-        f"{metrics['steps']} steps, {tokens_per_second:,.0f} tokens/s"
-    )
+    scores = [f"validation loss {metrics['validation_loss']:.4f}"]
+    for name, label, digits in (("bits_per_character", "bits per character", 3),
+                                ("accuracy", "accuracy", 4), ("mae", "MAE", 4)):
+        if f"validation_{name}" in metrics:
+            scores.append(f"{label} {metrics[f'validation_{name}']:.{digits}f}")
+    print(f"{', '.join(scores)}; {metrics['steps']} steps, "
+          f"{tokens_per_second:,.0f} tokens/s")
     output = metrics["output_dir"]
     print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
     print(f"metrics: {os.path.join(output, training.METRICS_FILE)}")

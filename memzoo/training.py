@@ -30,11 +30,14 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from memzoo import data
 from memzoo.metrics import BitsPerCharacter
 from memzoo.models import LanguageModel
 from memzoo.models import NeuralTuringMachine
+from memzoo.models import SequenceRegressor
+from memzoo.models import TextClassifier
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import preset_class
 from memzoo.validation import check_integer
@@ -187,16 +190,19 @@ def is_chief(strategy):
 # Models that read token ids and give logits over the next token at every
 # step: `train` fits them on a corpus or on a memory task alike.
 TOKEN_SEQUENCE_MODELS = (LanguageModel, NeuralTuringMachine)
+# Models `train` fits on labelled examples: classified texts, series windows.
+SUPERVISED_MODELS = (TextClassifier, SequenceRegressor)
 
 
 def trainable_class(preset):
     """The class of `preset`, if `train` can fit it, else a `ValueError`."""
     model_class = preset_class(preset)
-    if not issubclass(model_class, TOKEN_SEQUENCE_MODELS):
+    trainable = TOKEN_SEQUENCE_MODELS + SUPERVISED_MODELS
+    if not issubclass(model_class, trainable):
         raise ValueError(
-            f"Invalid value for argument `preset`. Expected a language model "
-            f"or Neural Turing Machine preset. Received: preset={preset!r}, a "
-            f"{model_class.__name__}"
+            "Invalid value for argument `preset`. Expected a preset of a "
+            f"{', '.join(c.__name__ for c in trainable)}. Received: "
+            f"preset={preset!r}, a {model_class.__name__}"
         )
     return model_class
 
@@ -301,6 +307,55 @@ def training_datasets(data_source, sequence_length, batch_size, seed,
         train_stream.with_options(options),
         _finite(validation.with_options(options), "validation"),
     )
+
+
+def supervised_splits(model_class, config, data_source, batch_size,
+                      sequence_length, seed, data_dir=None):
+    """One shuffled pass of the training examples, the held-out ones, and the
+    config values the model needs for the data.
+
+    A `TextClassifier` reads `classification_dataset` batches of a tfds
+    source cut to `sequence_length` tokens: bytes when its config has the
+    byte tokenizer, else a word vocabulary of `vocab_size` adapted on the
+    source (given to the model as its `tokenizer`). A `SequenceRegressor`
+    reads windows of `sequence_length` values of a `memzoo.data.series`
+    source, forecasting its `output_steps`.
+
+    Returns:
+        `(train_pass, held_out, overrides)`.
+    """
+    if issubclass(model_class, TextClassifier):
+        if isinstance(data_source, str):
+            builder = tfds.builder(data_source,
+                                   data_dir=data_dir or data.default_data_dir())
+            label = builder.info.features[builder.info.supervised_keys[1]]
+            if label.num_classes != config["num_classes"]:
+                raise ValueError(
+                    f"Invalid value for argument `data`: {data_source!r} has "
+                    f"{label.num_classes} classes, the model "
+                    f"{config['num_classes']}. Use a preset with "
+                    f"num_classes={label.num_classes}, or other data."
+                )
+        tokenizer, overrides = "byte", {}
+        if config.get("tokenizer") is None:
+            tokenizer = data.word_vectorizer(
+                data_source, max_tokens=config["vocab_size"], data_dir=data_dir
+            )
+            overrides = {"tokenizer": tokenizer.get_vocabulary()}
+
+        def split(name, shuffle):
+            return data.classification_dataset(
+                data_source, batch_size, tokenizer=tokenizer, split=name,
+                max_length=sequence_length, shuffle=shuffle, seed=seed,
+                data_dir=data_dir,
+            )
+
+        return split("train", True), split("test", False), overrides
+    splits = data.series.series_datasets(
+        data_source, window=sequence_length, batch_size=batch_size,
+        output_steps=config.get("output_steps", 1), shuffle=True, seed=seed,
+    )
+    return splits.train, splits.test, {}
 
 
 def compile_for_training(model, learning_rate, steps, warmup_steps, jit_compile,
@@ -504,7 +559,10 @@ def train(
     if isinstance(strategy, str):
         # First: a multi-worker strategy must exist before any other TF op.
         strategy = get_strategy(strategy, tpu)
-    trainable_class(preset)
+    model_class = trainable_class(preset)
+    supervised = issubclass(model_class, SUPERVISED_MODELS)
+    if data_source is None:
+        data_source = get_preset(preset).get("data")
     if data_source is None:
         data_source, _ = data.default_corpus_files()
     if epochs is not None and memory_task(data_source) is not None:
@@ -513,7 +571,15 @@ def train(
             f"stream: give `steps`. Received: epochs={epochs!r}, "
             f"data={data_source!r}"
         )
-    if epochs is not None:
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if supervised:
+        train_pass, held_out, data_overrides = supervised_splits(
+            model_class, {**get_preset(preset)["config"], **overrides},
+            data_source, batch_size, sequence_length, seed, data_dir,
+        )
+    if epochs is not None and supervised:
+        steps = epochs * sum(1 for _ in train_pass)
+    elif epochs is not None:
         one_pass = data.language_model_dataset(
             data_source, sequence_length, batch_size, shuffle=False,
             data_dir=data_dir,
@@ -528,7 +594,7 @@ def train(
     config = {
         "preset": preset,
         "data": data_source if isinstance(data_source, str) else list(data_source),
-        "overrides": {k: v for k, v in (overrides or {}).items() if v is not None},
+        "overrides": overrides,
         "steps": steps,
         "batch_size": batch_size,
         "sequence_length": sequence_length,
@@ -554,10 +620,15 @@ def train(
 
     # Data and model are checked before the output folder is claimed, so a
     # typo in an option does not leave a run record behind.
-    train_stream, validation_data = training_datasets(
-        data_source, sequence_length, batch_size, seed, validation_batches,
-        data_dir,
-    )
+    if supervised:
+        train_stream = train_pass.repeat()
+        validation_data = _finite(held_out.take(validation_batches), "validation")
+        overrides = {**overrides, **data_overrides}
+    else:
+        train_stream, validation_data = training_datasets(
+            data_source, sequence_length, batch_size, seed, validation_batches,
+            data_dir,
+        )
     previous_policy = keras.config.dtype_policy()
     if mixed_precision is not None:
         keras.config.set_dtype_policy(MIXED_PRECISION[mixed_precision])
@@ -587,7 +658,9 @@ def train(
             model, learning_rate, steps, warmup_steps, jit_compile,
             answer_only=memory_task(data_source) is not None,
         )
-        model.build((None, None))
+        # Batch and time stay dynamic; a series keeps its feature count.
+        input_shape = train_stream.element_spec[0].shape
+        model.build((None, None, *input_shape[2:]))
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length)
     throughput, callbacks = fit_callbacks(os.path.join(output_dir, "logs"))
@@ -606,26 +679,28 @@ def train(
     seconds = time.time() - started
     trained_steps = (num_epochs - done_epochs) * chunk
     validation = model.evaluate(validation_data, verbose=0, return_dict=True)
-    metrics = {
-        "train_loss": history.history["loss"][-1] if history.history else None,
-        "train_bits_per_character": (
-            history.history["bits_per_character"][-1] if history.history else None
-        ),
-        "validation_loss": validation["loss"],
-        "validation_bits_per_character": validation["bits_per_character"],
-        # Next-token accuracy; over the answer only on a memory task.
-        "validation_accuracy": validation["accuracy"],
-        "validation_perplexity": math.exp(validation["loss"]),
+    # Every compiled metric, held-out and (when this session trained) last
+    # training epoch: the loss, and bits per character and (next-token, on a
+    # memory task answer-only) accuracy, or a classifier's accuracy, or a
+    # regressor's mean absolute error.
+    metrics = {f"validation_{name}": value for name, value in validation.items()}
+    for name in validation:
+        metrics[f"train_{name}"] = (
+            history.history[name][-1] if history.history else None
+        )
+    if not supervised:
+        metrics["validation_perplexity"] = math.exp(validation["loss"])
+    metrics.update({
         "steps": steps,
         "steps_this_session": trained_steps,
         "resumed_from_step": done_epochs * chunk,
         "tokens_per_second": throughput.tokens_per_second(
-            chunk * tokens_per_batch(train_stream)
+            chunk * tokens_per_batch(train_stream, batch_size, sequence_length)
         ),
         "wall_time_seconds": seconds,
         "parameters": model.count_params(),
         "config": config,
-    }
+    })
     save_model_atomically(model, os.path.join(output_dir, MODEL_FILE))
     write_json_atomically(os.path.join(output_dir, METRICS_FILE), metrics)
     return dict(metrics, output_dir=output_dir)
@@ -688,9 +763,14 @@ class _EpochTimer(keras.callbacks.Callback):
         return seconds and tokens_per_epoch / seconds
 
 
-def tokens_per_batch(dataset):
-    """Batch size times sequence length (which a memory task sets)."""
-    return math.prod(dataset.element_spec[0].shape)
+def tokens_per_batch(dataset, batch_size=None, sequence_length=None):
+    """Batch size times sequence length (which a memory task sets).
+
+    Sizes the dataset leaves open (a series' windows) count as
+    `batch_size` and `sequence_length`.
+    """
+    batch, length, *_ = dataset.element_spec[0].shape
+    return (batch or batch_size) * (length or sequence_length)
 
 
 def _finite(dataset, name):

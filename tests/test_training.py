@@ -69,11 +69,52 @@ def test_a_neural_turing_machine_trains_on_a_memory_task(capsys, tmp_path):
     assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
 
 
-def test_a_preset_train_cannot_fit_yet_is_refused(capsys, tmp_path):
-    assert cli.main(["train", "--preset", "co2_lstm", "--output", str(tmp_path)]) == 1
+def test_a_text_classifier_trains_on_its_presets_corpus(capsys, tmp_path):
+    output = tmp_path / "sentiment"
+    # No --data: the preset's own corpus, tweet_sentiment, read as words.
+    assert cli.main(["train", "--preset", "sentiment_lstm", "--steps", "8",
+                     "--batch-size", "8", "--sequence-length", "24", "--backup-every",
+                     "4", "--validation-batches", "4", "--no-jit-compile",
+                     "--output", str(output)]) == 0
+    model = keras.saving.load_model(output / "model.keras")
+    assert isinstance(model, memzoo.TextClassifier)
+    assert model.classify(["what a lovely day"]).shape == (1, 3)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["config"]["data"] == "tweet_sentiment"
+    assert 0 <= metrics["validation_accuracy"] <= 1
+    assert "bits_per_character" not in " ".join(metrics)
+    assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_a_sequence_regressor_trains_on_a_real_series(capsys, tmp_path):
+    output = tmp_path / "sunspots"
+    assert cli.main(["train", "--preset", "sunspots_lstm", "--steps", "6",
+                     "--batch-size", "16", "--sequence-length", "22",
+                     "--backup-every", "3", "--no-jit-compile",
+                     "--output", str(output)]) == 0
+    assert isinstance(keras.saving.load_model(output / "model.keras"),
+                      memzoo.SequenceRegressor)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["config"]["data"] == "sunspots"
+    assert np.isfinite(metrics["validation_mae"]) and metrics["validation_mae"] > 0
+    assert f"MAE {metrics['validation_mae']:.4f}" in capsys.readouterr().out
+
+
+def test_data_with_other_classes_than_the_model_is_refused(capsys, tmp_path):
+    assert cli.main(["train", "--preset", "sentiment_lstm", "--data", "bbc_news",
+                     "--output", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "preset='co2_lstm', a SequenceRegressor" in error
+    assert "'bbc_news' has 5 classes, the model 3" in error
+    assert not os.listdir(tmp_path)  # Nothing written.
+
+
+def test_a_preset_train_cannot_fit_yet_is_refused(capsys, tmp_path):
+    assert cli.main(["train", "--preset", "translator_tiny", "--output",
+                     str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "preset='translator_tiny', a Seq2SeqTranslator" in error
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 PRESETS = {
     "ntm_copy": {
+        "data": "copy:length=6,distance=0,vocabulary=abcd",
         "description": (
             "16 slots of width 8, a 32-unit controller, one read and one "
             "write head; for `memzoo.data.tasks.copy` (98% on 6 symbols of 4 "
@@ -19,6 +20,7 @@ PRESETS = {
         },
     },
     "ntm_associative_recall": {
+        "data": "associative_recall:num_pairs=3,distance=2",
         "description": (
             "16 slots of width 16, a 64-unit controller, one read and one "
             "write head; for `memzoo.data.tasks.associative_recall` (slow to "

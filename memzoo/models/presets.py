@@ -10,7 +10,8 @@ _CLASSES = {}
 
 
 def register_presets(model_class, presets):
-    """Adds `presets` (name -> dict with `config`, `description`) for a class."""
+    """Adds `presets` (name -> dict with `config`, `description`, optionally
+    `weights` and `data`) for a class."""
     _CLASSES[model_class.__name__] = model_class
     for name, preset in presets.items():
         if name in _PRESETS:
@@ -20,6 +21,8 @@ def register_presets(model_class, presets):
             "description": preset["description"],
             "config": dict(preset["config"]),
             "weights": preset.get("weights"),
+            # The data `memzoo train` fits it on unless told otherwise.
+            "data": preset.get("data"),
         }
 
 

@@ -2,6 +2,7 @@
 
 PRESETS = {
     "co2_lstm": {
+        "data": "co2",
         "description": (
             "The seeds' LSTM(50) for weekly Mauna Loa CO2: forecasts the next "
             "4 weeks from a window of 104 (memzoo.data.series 'co2')."
@@ -10,9 +11,13 @@ PRESETS = {
             "units": 50,
             "num_layers": 1,
             "output_steps": 4,
+            # CO2 climbs out of the range of levels it was trained on; its
+            # weekly changes do not.
+            "differencing": True,
         },
     },
     "sunspots_lstm": {
+        "data": "sunspots",
         "description": (
             "The seeds' LSTM(50) for yearly sunspot numbers: forecasts the "
             "next year from a window of 22 (memzoo.data.series 'sunspots')."

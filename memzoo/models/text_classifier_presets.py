@@ -10,6 +10,7 @@ times the time. A vocabulary is data, so a preset holds none: adapt one with
 
 PRESETS = {
     "sentiment_lstm": {
+        "data": "tweet_sentiment",
         "description": (
             "The seeds' sentiment model, Embedding -> LSTM(128) -> Dense"
             "(softmax), over the words of tweets: negative, neutral, positive "
@@ -26,6 +27,7 @@ PRESETS = {
         },
     },
     "topics_memory": {
+        "data": "bbc_news",
         "description": (
             "Reads whole news articles (hundreds of words) through 2 memory "
             "blocks, window 64 words, 16 slots; mean-pooled into 5 topics "
