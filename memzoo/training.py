@@ -36,6 +36,7 @@ from memzoo import data
 from memzoo.metrics import BitsPerCharacter
 from memzoo.models import LanguageModel
 from memzoo.models import NeuralTuringMachine
+from memzoo.models import Seq2SeqTranslator
 from memzoo.models import SequenceRegressor
 from memzoo.models import TextClassifier
 from memzoo.models.presets import get_preset
@@ -190,8 +191,9 @@ def is_chief(strategy):
 # Models that read token ids and give logits over the next token at every
 # step: `train` fits them on a corpus or on a memory task alike.
 TOKEN_SEQUENCE_MODELS = (LanguageModel, NeuralTuringMachine)
-# Models `train` fits on labelled examples: classified texts, series windows.
-SUPERVISED_MODELS = (TextClassifier, SequenceRegressor)
+# Models `train` fits on labelled examples: classified texts, series windows,
+# sentence pairs.
+SUPERVISED_MODELS = (TextClassifier, SequenceRegressor, Seq2SeqTranslator)
 
 
 def trainable_class(preset):
@@ -319,7 +321,9 @@ def supervised_splits(model_class, config, data_source, batch_size,
     byte tokenizer, else a word vocabulary of `vocab_size` adapted on the
     source (given to the model as its `tokenizer`). A `SequenceRegressor`
     reads windows of `sequence_length` values of a `memzoo.data.series`
-    source, forecasting its `output_steps`.
+    source, forecasting its `output_steps`. A `Seq2SeqTranslator` reads
+    `translation_dataset` pairs of at most `sequence_length` bytes, with
+    teacher forcing.
 
     Returns:
         `(train_pass, held_out, overrides)`.
@@ -351,6 +355,14 @@ def supervised_splits(model_class, config, data_source, batch_size,
             )
 
         return split("train", True), split("test", False), overrides
+    if issubclass(model_class, Seq2SeqTranslator):
+        def pairs(name, shuffle):
+            return data.translation_dataset(
+                data_source, batch_size, split=name, max_length=sequence_length,
+                shuffle=shuffle, seed=seed, data_dir=data_dir,
+            ).map(Seq2SeqTranslator.teacher_forcing)
+
+        return pairs("train", True), pairs("test", False), {}
     splits = data.series.series_datasets(
         data_source, window=sequence_length, batch_size=batch_size,
         output_steps=config.get("output_steps", 1), shuffle=True, seed=seed,
@@ -659,8 +671,9 @@ def train(
             answer_only=memory_task(data_source) is not None,
         )
         # Batch and time stay dynamic; a series keeps its feature count.
-        input_shape = train_stream.element_spec[0].shape
-        model.build((None, None, *input_shape[2:]))
+        inputs = train_stream.element_spec[0]
+        extra = inputs.shape[2:] if isinstance(inputs, tf.TensorSpec) else ()
+        model.build((None, None, *extra))
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length)
     throughput, callbacks = fit_callbacks(os.path.join(output_dir, "logs"))
@@ -769,7 +782,10 @@ def tokens_per_batch(dataset, batch_size=None, sequence_length=None):
     Sizes the dataset leaves open (a series' windows) count as
     `batch_size` and `sequence_length`.
     """
-    batch, length, *_ = dataset.element_spec[0].shape
+    inputs = dataset.element_spec[0]
+    # A translator's inputs are (source, target): count the source tokens.
+    first = inputs[0] if isinstance(inputs, tuple) else inputs
+    batch, length, *_ = first.shape
     return (batch or batch_size) * (length or sequence_length)
 
 

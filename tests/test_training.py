@@ -109,12 +109,18 @@ def test_data_with_other_classes_than_the_model_is_refused(capsys, tmp_path):
     assert not os.listdir(tmp_path)  # Nothing written.
 
 
-def test_a_preset_train_cannot_fit_yet_is_refused(capsys, tmp_path):
-    assert cli.main(["train", "--preset", "translator_tiny", "--output",
-                     str(tmp_path)]) == 1
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1
-    assert "preset='translator_tiny', a Seq2SeqTranslator" in error
+def test_a_translator_trains_on_real_sentence_pairs(capsys, tmp_path):
+    output = tmp_path / "translator"
+    assert cli.main(["train", "--preset", "translator_tiny", "--steps", "4",
+                     "--batch-size", "8", "--sequence-length", "32",
+                     "--backup-every", "2", "--validation-batches", "2",
+                     "--no-jit-compile", "--output", str(output)]) == 0
+    model = keras.saving.load_model(output / "model.keras")
+    assert isinstance(model, memzoo.Seq2SeqTranslator)
+    assert isinstance(model.translate(["Open file"], max_length=8)[0], str)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["config"]["data"] == "gettext_translations/en_to_de"
+    assert 0 <= metrics["validation_accuracy"] <= 1
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 PRESETS = {
     "translator_tiny": {
+        "data": "gettext_translations/en_to_de",
         "description": (
             "A 32-unit LSTM encoder-decoder with Luong attention over bytes; "
             "for tests, demos and smoke runs."
@@ -17,6 +18,7 @@ PRESETS = {
         },
     },
     "translator_en_de": {
+        "data": "gettext_translations/en_to_de",
         "description": (
             "Two 256-unit LSTMs on each side with Luong attention over bytes, "
             "for English to German ('gettext_translations/en_to_de')."
