@@ -301,10 +301,12 @@ def _tune(args):
 
 
 def _export(args):
+    import keras
+
     from memzoo import export
     from memzoo import training
 
-    model = training.load_language_model(args.model or args.preset)
+    model = training.load_language_model(args.model or args.preset, keras.Model)
     path = export.export_saved_model(model, args.output, version=args.version)
     print(f"exported: {path}")
 

@@ -18,6 +18,15 @@ The SavedModel needs no memzoo to be served or loaded:
   `seed` int32 scalars. Tokenization and the decode loop run in the graph;
   bytes that are not valid UTF-8 come back as U+FFFD.
 
+The other zoo models get their own signatures: a `TextClassifier`
+`serving_default` (`token_ids` -> `probabilities`) and, with a tokenizer,
+`classify` (`text` string `[batch]` -> `probabilities`); a
+`Seq2SeqTranslator` `serving_default` (`source_ids`, `target_ids` ->
+`logits`) and `translate` (`text`, `max_length` -> `translation`, greedy);
+a `NeuralTuringMachine` the token signatures above with `predict` as well;
+a `SequenceRegressor` `serving_default` and `predict` (`series` float32
+`[batch, time, features]` -> `forecast`), `initial_state` and `step`.
+
 Each version also holds `assets.extra/tf_serving_warmup_requests`: one
 `PredictionLog` per signature, which TF Serving replays when it loads the
 version, so the first client request does not pay for tracing.
@@ -37,6 +46,10 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from memzoo import generation
 from memzoo.data import get_tokenizer
+from memzoo.models import LanguageModel
+from memzoo.models import Seq2SeqTranslator
+from memzoo.models import SequenceRegressor
+from memzoo.models import TextClassifier
 from memzoo.training import set_default_permissions
 from memzoo.validation import check_integer
 
@@ -73,69 +86,22 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
     ```
     """
     version_dir = _version_dir(export_dir, version)
-    if tokenizer is None:
-        tokenizer = getattr(model, "tokenizer", None)
-    tokenizer = get_tokenizer(tokenizer)
     if not model.built:
-        model.build((None, None))
-
-    state_spec = {
-        f"state_{name}": tf.TensorSpec([None, *value.shape[1:]], value.dtype,
-                                       name=f"state_{name}")
-        for name, value in model.get_initial_state(1).items()
-    }
-    token_ids_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
-
-    def as_model_state(inputs):
-        return {name[len("state_"):]: inputs[name] for name in state_spec}
-
-    def serving_default(token_ids):
-        return {"logits": _float32(model(token_ids, training=False))}
-
-    def initial_state(batch_size):
-        state = model.get_initial_state(batch_size)
-        return {f"state_{name}": value for name, value in state.items()}
-
-    def step(inputs):
-        logits, state = model(inputs["token_ids"], initial_state=as_model_state(inputs),
-                              return_state=True, training=False)
-        outputs = {f"state_{name}": value for name, value in state.items()}
-        outputs["logits"] = _float32(logits)
-        return outputs
-
+        # Token ids, a pair of them for a translator (the shapes SavedModel
+        # traces the model's own call with), or a one-feature series.
+        if isinstance(model, Seq2SeqTranslator):
+            model.build(((None, None), (None, None)))
+        else:
+            model.build((None, None, 1) if isinstance(model, SequenceRegressor)
+                        else (None, None))
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", serving_default,
-                         input_signature=[token_ids_spec])
-    archive.add_endpoint(
-        "initial_state", initial_state,
-        input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")],
-    )
-    archive.add_endpoint("step", step,
-                         input_signature=[{"token_ids": token_ids_spec, **state_spec}])
-    if tokenizer is not None:
-        _add_generate_endpoints(archive, model, tokenizer)
-
-    # One request per signature, with inputs that every vocabulary accepts.
-    warmup_ids = np.ones([1, 8], np.int32)
-    warmup_state = {
-        f"state_{name}": keras.ops.convert_to_numpy(value)
-        for name, value in model.get_initial_state(1).items()
-    }
-    warmup_requests = {
-        "serving_default": {"token_ids": warmup_ids},
-        "initial_state": {"batch_size": np.int32(1)},
-        "step": {"token_ids": warmup_ids, **warmup_state},
-    }
-    if tokenizer is not None:
-        generate_inputs = {"prompt": np.array([b"Hello"]), "max_new_tokens": np.int32(4)}
-        warmup_requests["generate"] = generate_inputs
-        warmup_requests["generate_sampled"] = {
-            **generate_inputs,
-            "temperature": np.float32(1.0),
-            "top_k": np.int32(0),
-            "seed": np.int32(0),
-        }
+    if isinstance(model, TextClassifier):
+        warmup_requests = _add_classifier_endpoints(archive, model)
+    elif isinstance(model, Seq2SeqTranslator):
+        warmup_requests = _add_translator_endpoints(archive, model)
+    else:
+        warmup_requests = _add_stateful_endpoints(archive, model, tokenizer)
 
     # Written beside the versions and renamed, so TF Serving, which polls
     # the base folder, never loads a half-written version.
@@ -154,6 +120,140 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version_dir
+
+
+def _add_stateful_endpoints(archive, model, tokenizer):
+    """A model that carries state: the language models, the Neural Turing
+    Machine (token ids) and the forecaster (a float series `[batch, time,
+    features]` -> `forecast`)."""
+    if tokenizer is None:
+        tokenizer = getattr(model, "tokenizer", None)
+    tokenizer = get_tokenizer(tokenizer)
+    series = isinstance(model, SequenceRegressor)
+
+    state_spec = {
+        f"state_{name}": tf.TensorSpec([None, *value.shape[1:]], value.dtype,
+                                       name=f"state_{name}")
+        for name, value in model.get_initial_state(1).items()
+    }
+    if series:
+        inputs_name, outputs_name = "series", "forecast"
+        inputs_spec = tf.TensorSpec([None, None, model.features], tf.float32,
+                                    name="series")
+    else:
+        inputs_name, outputs_name = "token_ids", "logits"
+        inputs_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+
+    def as_model_state(inputs):
+        return {name[len("state_"):]: inputs[name] for name in state_spec}
+
+    def serving_default(inputs):
+        return {outputs_name: _float32(model(inputs, training=False))}
+
+    def initial_state(batch_size):
+        state = model.get_initial_state(batch_size)
+        return {f"state_{name}": value for name, value in state.items()}
+
+    def step(inputs):
+        outputs, state = model(inputs[inputs_name], initial_state=as_model_state(inputs),
+                               return_state=True, training=False)
+        outputs = {outputs_name: _float32(outputs)}
+        outputs.update({f"state_{name}": value for name, value in state.items()})
+        return outputs
+
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[inputs_spec])
+    if not isinstance(model, LanguageModel):
+        # The name clients of a forecaster or a Neural Turing Machine use.
+        archive.add_endpoint("predict", serving_default, input_signature=[inputs_spec])
+    archive.add_endpoint(
+        "initial_state", initial_state,
+        input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")],
+    )
+    archive.add_endpoint("step", step,
+                         input_signature=[{inputs_name: inputs_spec, **state_spec}])
+    generates = tokenizer is not None and isinstance(model, LanguageModel)
+    if generates:
+        _add_generate_endpoints(archive, model, tokenizer)
+
+    # One request per signature, with inputs that every vocabulary accepts.
+    warmup_ids = (np.zeros([1, 8, model.features], np.float32) if series
+                  else np.ones([1, 8], np.int32))
+    warmup_state = {
+        f"state_{name}": keras.ops.convert_to_numpy(value)
+        for name, value in model.get_initial_state(1).items()
+    }
+    warmup_requests = {
+        "serving_default": {inputs_name: warmup_ids},
+        "initial_state": {"batch_size": np.int32(1)},
+        "step": {inputs_name: warmup_ids, **warmup_state},
+    }
+    if not isinstance(model, LanguageModel):
+        warmup_requests["predict"] = {inputs_name: warmup_ids}
+    if generates:
+        generate_inputs = {"prompt": np.array([b"Hello"]), "max_new_tokens": np.int32(4)}
+        warmup_requests["generate"] = generate_inputs
+        warmup_requests["generate_sampled"] = {
+            **generate_inputs,
+            "temperature": np.float32(1.0),
+            "top_k": np.int32(0),
+            "seed": np.int32(0),
+        }
+    return warmup_requests
+
+
+def _add_classifier_endpoints(archive, model):
+    """`serving_default` (token ids -> probabilities) and, with a tokenizer,
+    `classify` (strings -> probabilities)."""
+    token_ids_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+    archive.add_endpoint(
+        "serving_default",
+        lambda token_ids: {"probabilities": _float32(model(token_ids, training=False))},
+        input_signature=[token_ids_spec],
+    )
+    requests = {"serving_default": {"token_ids": np.ones([1, 8], np.int32)}}
+    if model.tokenizer is not None:
+        if model.text_vectorization is not None:
+            # The word lookup table is not one of the model's layers.
+            if not model.text_vectorization.built:
+                model.text_vectorization.build((None,))
+            archive.track(model.text_vectorization)
+        archive.add_endpoint(
+            "classify",
+            lambda text: {"probabilities": _float32(model.classify(text))},
+            input_signature=[tf.TensorSpec([None], tf.string, name="text")],
+        )
+        requests["classify"] = {"text": np.array([b"Hello"])}
+    return requests
+
+
+def _add_translator_endpoints(archive, model):
+    """`serving_default` (source ids, target ids -> logits) and, with a
+    tokenizer, `translate` (strings -> strings, greedy)."""
+    archive.add_endpoint(
+        "serving_default",
+        lambda source_ids, target_ids: {"logits": _float32(
+            model((source_ids, target_ids), training=False))},
+        input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids"),
+                         tf.TensorSpec([None, None], tf.int32, name="target_ids")],
+    )
+    ones = np.ones([1, 8], np.int32)
+    requests = {"serving_default": {"source_ids": ones, "target_ids": ones}}
+    if model.tokenizer is not None:
+        def translate(text, max_length):
+            tf.debugging.assert_positive(
+                max_length, "Invalid value for input `max_length`. Expected "
+                "an integer >= 1.")
+            return {"translation": _valid_utf8(model.translate_text(text, 1, max_length))}
+
+        archive.add_endpoint(
+            "translate", translate,
+            input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                             tf.TensorSpec([], tf.int32, name="max_length")],
+        )
+        requests["translate"] = {"text": np.array([b"Hello"]),
+                                 "max_length": np.int32(8)}
+    return requests
 
 
 def _write_warmup_requests(path, model_name, requests):
@@ -193,6 +293,12 @@ def _version_dir(export_dir, version):
             "or leave it out to take the next one."
         )
     return version_dir
+
+
+def _valid_utf8(texts):
+    # Whatever bytes a model made, REST clients get JSON strings.
+    return tf.strings.unicode_transcode(
+        texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
 
 
 def _float32(logits):
@@ -249,9 +355,7 @@ def _add_generate_endpoints(archive, model, tokenizer):
         )
         text_lengths = tf.minimum(first_end, limit)
         texts = tokenizer.detokenize(tf.RaggedTensor.from_tensor(full, lengths=text_lengths))
-        # Valid UTF-8 whatever bytes were sampled: REST clients get JSON strings.
-        return {"text": tf.strings.unicode_transcode(
-            texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)}
+        return {"text": _valid_utf8(texts)}
 
     archive.add_endpoint(
         "generate",

@@ -40,6 +40,7 @@ from memzoo.models import Seq2SeqTranslator
 from memzoo.models import SequenceRegressor
 from memzoo.models import TextClassifier
 from memzoo.models.presets import get_preset
+from memzoo.models.presets import PresetMixin
 from memzoo.models.presets import preset_class
 from memzoo.validation import check_integer
 
@@ -412,8 +413,11 @@ def fit_callbacks(log_dir=None):
     return timer, callbacks
 
 
-def load_language_model(identifier):
-    """A trained model from a `.keras` file, or an untrained preset by name."""
+def load_language_model(identifier, model_class=LanguageModel):
+    """A trained model from a `.keras` file, or an untrained preset by name.
+
+    `model_class`: what it must be; `keras.Model` takes any zoo model.
+    """
     if os.path.isfile(identifier):
         try:
             model = keras.saving.load_model(identifier)
@@ -423,18 +427,22 @@ def load_language_model(identifier):
                 f"memzoo model file ({type(error).__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else ''})."
             ) from error
-        if not isinstance(model, LanguageModel):
+        if not isinstance(model, model_class) or not isinstance(model, PresetMixin):
             raise ValueError(
                 f"Invalid value for argument `model`: {identifier} holds a "
-                f"{type(model).__name__}, not a memzoo language model."
+                f"{type(model).__name__}, not a memzoo "
+                f"{'model' if model_class is keras.Model else 'language model'}."
             )
         return model
     try:
+        if model_class is keras.Model:
+            return preset_class(identifier).from_preset(identifier)
         return build_model(identifier)
     except ValueError:
         raise ValueError(
             "Invalid value for argument `model`. Expected a .keras file "
-            "written by `memzoo train` or a language-model preset name. "
+            "written by `memzoo train` or a "
+            f"{'' if model_class is keras.Model else 'language-model '}preset name. "
             f"Received: {identifier!r}, which is neither."
         ) from None
 

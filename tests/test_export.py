@@ -290,3 +290,69 @@ def test_readme_tf_keras_layer_and_models_config(exported):
                                model_server_config_pb2.ModelServerConfig())
     (entry,) = config.model_config_list.config
     assert (entry.name, entry.base_path) == ("biglm_tiny", "/models/biglm_tiny")
+
+
+ZOO_CLIENT_SCRIPT = NO_MEMZOO + """
+import json
+import numpy as np
+import tensorflow as tf
+
+paths = json.loads(sys.argv[1])
+load = lambda name: tf.saved_model.load(paths[name]).signatures
+classifier, translator = load("classifier"), load("translator")
+machine, forecaster = load("machine"), load("forecaster")
+ids = tf.constant([[5, 6, 7, 8]], tf.int32)
+series = tf.constant(np.linspace(-1, 1, 24, dtype="float32").reshape(2, 12, 1))
+state = forecaster["initial_state"](batch_size=tf.constant(2))
+first = forecaster["step"](series=series[:, :5], **state)
+first.pop("forecast")
+streamed = forecaster["step"](series=series[:, 5:], **first)["forecast"]
+try:
+    translator["translate"](text=tf.constant(["x"]), max_length=tf.constant(0))
+    bad_max_length = None
+except Exception as error:
+    bad_max_length = str(error)
+print(json.dumps({
+    "signatures": {name: sorted(load(name)) for name in paths},
+    "classify": classifier["classify"](text=tf.constant(["good", "bad day"]))["probabilities"].numpy().tolist(),
+    "translate": [t.decode() for t in translator["translate"](
+        text=tf.constant(["Open file"]), max_length=tf.constant(8))["translation"].numpy()],
+    "machine": machine["predict"](token_ids=ids)["logits"].numpy().tolist(),
+    "forecast": forecaster["predict"](series=series)["forecast"].numpy().tolist(),
+    "streamed": streamed.numpy().tolist(),
+    "bad_max_length": bad_max_length,
+}))
+"""
+
+
+@pytest.mark.slow
+def test_the_other_zoo_models_export_their_signatures(tmp_path):
+    models = {
+        "classifier": memzoo.TextClassifier(259, 8, 16, 3, tokenizer="byte"),
+        "translator": memzoo.Seq2SeqTranslator.from_preset("translator_tiny"),
+        "machine": memzoo.NeuralTuringMachine(
+            memory_size=4, memory_width=4, controller_units=8),
+        "forecaster": memzoo.SequenceRegressor(units=8, output_steps=2),
+    }
+    paths = {name: memzoo.export_saved_model(model, str(tmp_path / name))
+             for name, model in models.items()}
+    result = subprocess.run([sys.executable, "-c", ZOO_CLIENT_SCRIPT, json.dumps(paths)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["signatures"] == {
+        "classifier": ["classify", "serving_default"],
+        "translator": ["serving_default", "translate"],
+        "machine": ["initial_state", "predict", "serving_default", "step"],
+        "forecaster": ["initial_state", "predict", "serving_default", "step"],
+    }
+    np.testing.assert_allclose(
+        report["classify"], models["classifier"].classify(["good", "bad day"]), atol=1e-6)
+    assert report["translate"] == models["translator"].translate(["Open file"], max_length=8)
+    np.testing.assert_allclose(
+        report["machine"], models["machine"](np.array([[5, 6, 7, 8]])), atol=1e-5)
+    series = np.linspace(-1, 1, 24, dtype="float32").reshape(2, 12, 1)
+    np.testing.assert_allclose(report["forecast"], models["forecaster"](series), atol=1e-5)
+    # The forecaster's state carried across two requests: the same forecast.
+    np.testing.assert_allclose(report["streamed"], report["forecast"], atol=1e-5)
+    assert "max_length" in report["bad_max_length"]

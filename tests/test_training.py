@@ -12,6 +12,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import memzoo
 from memzoo import cli
@@ -84,6 +85,14 @@ def test_a_text_classifier_trains_on_its_presets_corpus(capsys, tmp_path):
     assert 0 <= metrics["validation_accuracy"] <= 1
     assert "bits_per_character" not in " ".join(metrics)
     assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
+    # Exported, its word vocabulary goes along: `classify` takes strings.
+    assert cli.main(["export", "--model", str(output / "model.keras"), "--output",
+                     str(tmp_path / "exports" / "sentiment")]) == 0
+    served = tf.saved_model.load(str(tmp_path / "exports" / "sentiment" / "1"))
+    texts = ["what a lovely day", "this is awful"]
+    np.testing.assert_allclose(
+        served.signatures["classify"](text=tf.constant(texts))["probabilities"],
+        model.classify(texts), atol=1e-6)
 
 
 def test_a_sequence_regressor_trains_on_a_real_series(capsys, tmp_path):

@@ -377,7 +377,7 @@ class TextClassifier(PresetMixin, keras.Model):
         """
         if isinstance(texts, str):
             texts = [texts]
-        texts = tf.constant(texts, tf.string)
+        texts = tf.convert_to_tensor(texts, tf.string)
         if self.text_vectorization is not None:
             ids = tf.cast(self.text_vectorization(texts), "int32")
             if max_length is not None:
