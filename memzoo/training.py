@@ -318,9 +318,10 @@ def supervised_splits(model_class, config, data_source, batch_size,
     config values the model needs for the data.
 
     A `TextClassifier` reads `classification_dataset` batches of a tfds
-    source cut to `sequence_length` tokens: bytes when its config has the
-    byte tokenizer, else a word vocabulary of `vocab_size` adapted on the
-    source (given to the model as its `tokenizer`). A `SequenceRegressor`
+    source cut to `sequence_length` tokens with its config's tokenizer
+    (bytes, or a word vocabulary); without one, a word vocabulary of
+    `vocab_size` is adapted on the source and given to the model as its
+    `tokenizer`. A `SequenceRegressor`
     reads windows of `sequence_length` values of a `memzoo.data.series`
     source, forecasting its `output_steps`. A `Seq2SeqTranslator` reads
     `translation_dataset` pairs of at most `sequence_length` bytes, with
@@ -341,8 +342,11 @@ def supervised_splits(model_class, config, data_source, batch_size,
                     f"{config['num_classes']}. Use a preset with "
                     f"num_classes={label.num_classes}, or other data."
                 )
-        tokenizer, overrides = "byte", {}
-        if config.get("tokenizer") is None:
+        tokenizer, overrides = config.get("tokenizer"), {}
+        if isinstance(tokenizer, list):
+            # The model's own word vocabulary.
+            tokenizer = keras.layers.TextVectorization(vocabulary=tokenizer)
+        elif tokenizer is None:
             tokenizer = data.word_vectorizer(
                 data_source, max_tokens=config["vocab_size"], data_dir=data_dir
             )
