@@ -2,129 +2,36 @@ import codecs
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 
 from memzoo import generation
 from memzoo.data import get_tokenizer
 from memzoo.metrics import BitsPerCharacter
-from memzoo.models.presets import PresetMixin
+from memzoo.models.zoo_model import ZooModel
 
 
-class LanguageModel(PresetMixin, keras.Model):
+class LanguageModel(ZooModel):
     """Base class of memzoo's causal language models.
 
     A subclass builds its layers, implements `get_initial_state(batch_size)`
     (a dict of fixed-shape tensors) and
     `call(token_ids, initial_state=None, return_state=False, training=None)`
     returning float32 logits `[batch, time, vocab_size]` (and the new state).
-    This class adds what every language model shares: `from_preset()`, a
-    `compile()` with sensible defaults that makes the recurrent layers
-    XLA-compatible when `jit_compile=True`, and `generate()`.
+    This class adds what every language model shares to `ZooModel`'s
+    `from_preset()` and `compile()`: next-token compile defaults and
+    `generate()`.
     """
 
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        metrics="auto",
-        jit_compile="auto",
-        **kwargs,
-    ):
-        """`keras.Model.compile` with next-token defaults.
-
-        `"auto"` means Adam (learning rate 1e-3), sparse categorical
-        cross-entropy on logits, token accuracy and bits per character.
-        """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        if metrics == "auto":
-            metrics = [
+    def compile_defaults(self):
+        """Adam (learning rate 1e-3), sparse categorical cross-entropy on
+        logits, token accuracy and bits per character."""
+        return {
+            "optimizer": keras.optimizers.Adam(1e-3),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
                 BitsPerCharacter(),
-            ]
-        if jit_compile is True:
-            self._use_xla_compatible_layers()
-        super().compile(
-            optimizer=optimizer,
-            loss=loss,
-            metrics=metrics,
-            jit_compile=jit_compile,
-            **kwargs,
-        )
-
-    def compile_from_config(self, config):
-        """Recompiles a loaded model as it was saved (loss, metrics, optimizer).
-
-        Keras skips a custom `compile()` on loading; this one takes Keras's
-        own arguments, so the saved ones apply unchanged.
-        """
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    @staticmethod
-    def _check_tokenizer(tokenizer, vocab_size):
-        instance = get_tokenizer(tokenizer)
-        if instance is not None and instance.vocabulary_size > vocab_size:
-            raise ValueError(
-                "Invalid value for argument `vocab_size`. Expected at least "
-                f"{instance.vocabulary_size}, the size of the {tokenizer!r} "
-                f"tokenizer's vocabulary. Received: vocab_size={vocab_size}"
-            )
-
-    @staticmethod
-    def _whole_ids(token_ids):
-        """Float ids that are whole numbers, cast to int32; others refused.
-
-        Keras's distributed `fit` averages a batch of integer ids into floats
-        when it builds a model symbolically, so whole-valued floats are
-        accepted, as `keras.layers.Embedding` accepts them.
-        """
-        message = (
-            "Invalid value for argument `token_ids`. Expected integer token "
-            f"ids. Received: dtype={token_ids.dtype.name} with fractions"
-        )
-        if tf.executing_eagerly():
-            if not bool(tf.reduce_all(tf.equal(tf.floor(token_ids), token_ids))):
-                raise ValueError(message)
-        else:
-            tf.debugging.assert_equal(tf.floor(token_ids), token_ids, message)
-        return tf.cast(token_ids, "int32")
-
-    def _check_token_ids(self, token_ids):
-        """Refuses ids outside [0, vocab_size) instead of reading garbage.
-
-        Eagerly this raises a `ValueError`; in a `tf.function` an assertion
-        raises `InvalidArgumentError`. XLA drops assertions (and clamps
-        out-of-range gathers), so compiled callers check their inputs first,
-        as `generate()` and the data pipelines do.
-        """
-        token_ids = ops.convert_to_tensor(token_ids)
-        if not token_ids.dtype.is_integer:
-            token_ids = self._whole_ids(token_ids)
-        if tf.executing_eagerly():
-            if not tf.size(token_ids):
-                return token_ids
-            low, high = int(tf.reduce_min(token_ids)), int(tf.reduce_max(token_ids))
-            if low < 0 or high >= self.vocab_size:
-                raise ValueError(
-                    "Invalid value for argument `token_ids`. Expected ids in "
-                    f"[0, {self.vocab_size}). Received: ids from {low} to {high}"
-                )
-            return token_ids
-        message = f"`token_ids` must be in [0, {self.vocab_size})"
-        with tf.control_dependencies([
-            tf.debugging.assert_non_negative(token_ids, message=message),
-            tf.debugging.assert_less(
-                token_ids, tf.cast(self.vocab_size, token_ids.dtype),
-                message=message,
-            ),
-        ]):
-            return tf.identity(token_ids)
+            ],
+        }
 
     def get_initial_state(self, batch_size):
         raise NotImplementedError(
@@ -230,15 +137,6 @@ class LanguageModel(PresetMixin, keras.Model):
                 new_ids = new_ids[: new_ids.index(tokenizer.end_id)]
             texts.append(tokenizer.decode(prompt + new_ids))
         return texts
-
-    def _use_xla_compatible_layers(self):
-        # A cuDNN LSTM or GRU is not XLA-compatible (keras issue 18456) and
-        # Keras then silently turns XLA off; the generic kernels compile.
-        for layer in self._flatten_layers():
-            if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
-                layer.use_cudnn = False
-                layer.supports_jit = True
-
 
 def _is_list_of_strings(prompt):
     return (

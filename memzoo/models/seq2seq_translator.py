@@ -5,12 +5,11 @@ from keras import ops
 
 from memzoo.data import ByteTokenizer
 from memzoo.data import get_tokenizer
-from memzoo.models.language_model import LanguageModel
+from memzoo.metrics import TokenAccuracy
 from memzoo.models.language_model import _is_list_of_strings
-from memzoo.models.presets import PresetMixin
 from memzoo.models.presets import register_presets
 from memzoo.models.seq2seq_translator_presets import PRESETS
-from memzoo.metrics import TokenAccuracy
+from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate
 
@@ -23,7 +22,7 @@ END_ID = ByteTokenizer.end_id
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
-class Seq2SeqTranslator(PresetMixin, keras.Model):
+class Seq2SeqTranslator(ZooModel):
     """An LSTM encoder-decoder with attention, for translation.
 
     The seeds' translation model: an LSTM encoder reads the source, an LSTM
@@ -253,41 +252,17 @@ class Seq2SeqTranslator(PresetMixin, keras.Model):
     def compute_output_shape(self, input_shape):
         return (*input_shape[1], self.target_vocab_size)
 
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        metrics="auto",
-        jit_compile="auto",
-        **kwargs,
-    ):
-        """`keras.Model.compile` with teacher-forcing defaults.
-
-        `"auto"` means Adam (learning rate 1e-3), sparse categorical
-        cross-entropy on logits that ignores padding targets (id 0), and the
-        accuracy of the non-padding target tokens.
-        """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(
+    def compile_defaults(self):
+        """Adam (learning rate 1e-3), sparse categorical cross-entropy on
+        logits that ignores padding targets (id 0), and the accuracy of the
+        non-padding target tokens."""
+        return {
+            "optimizer": keras.optimizers.Adam(1e-3),
+            "loss": keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, ignore_class=PADDING_ID
-            )
-        if metrics == "auto":
-            metrics = [TokenAccuracy()]
-        if jit_compile is True:
-            LanguageModel._use_xla_compatible_layers(self)
-        super().compile(
-            optimizer=optimizer,
-            loss=loss,
-            metrics=metrics,
-            jit_compile=jit_compile,
-            **kwargs,
-        )
-
-    # Keras skips a custom `compile()` when loading; the language models'
-    # recompiles with the saved arguments and serves here unchanged.
-    compile_from_config = LanguageModel.compile_from_config
+            ),
+            "metrics": [TokenAccuracy()],
+        }
 
     def translate(
         self,
@@ -333,7 +308,7 @@ class Seq2SeqTranslator(PresetMixin, keras.Model):
         if jit_compile is None:
             jit_compile = self.compiled and self.jit_compile is True
         if jit_compile:
-            LanguageModel._use_xla_compatible_layers(self)
+            self._use_xla_compatible_layers()
         if isinstance(inputs, str):
             outputs = self.translate(
                 [inputs], beam_size, max_length, return_log_probability,

@@ -2,16 +2,15 @@ import keras
 from keras import ops
 
 from memzoo.layers import StatefulLSTMStack
-from memzoo.models.language_model import LanguageModel
-from memzoo.models.presets import PresetMixin
 from memzoo.models.presets import register_presets
 from memzoo.models.sequence_regressor_presets import PRESETS
+from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
-class SequenceRegressor(PresetMixin, keras.Model):
+class SequenceRegressor(ZooModel):
     """An LSTM forecaster of numeric series, trained with mean squared error.
 
     The seeds' `LSTM(units=50)` regressor: stacked LSTMs read a window of a
@@ -89,36 +88,14 @@ class SequenceRegressor(PresetMixin, keras.Model):
         self.differencing = differencing
         self.dropout = dropout
 
-    # The language models' input-independent helpers, shared as they are.
-    compile_from_config = LanguageModel.compile_from_config
-    _use_xla_compatible_layers = LanguageModel._use_xla_compatible_layers
-
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        metrics="auto",
-        jit_compile="auto",
-        **kwargs,
-    ):
-        """`keras.Model.compile` with regression defaults.
-
-        `"auto"` means Adam (learning rate 1e-3), mean squared error (the
-        seeds' loss) and mean absolute error. `jit_compile=True` switches
-        the LSTMs to their XLA-compatible kernel.
-        """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        if loss == "auto":
-            loss = keras.losses.MeanSquaredError()
-        if metrics == "auto":
-            metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
-        if jit_compile is True:
-            self._use_xla_compatible_layers()
-        super().compile(
-            optimizer=optimizer, loss=loss, metrics=metrics,
-            jit_compile=jit_compile, **kwargs,
-        )
+    def compile_defaults(self):
+        """Adam (learning rate 1e-3), mean squared error (the seeds' loss)
+        and mean absolute error."""
+        return {
+            "optimizer": keras.optimizers.Adam(1e-3),
+            "loss": keras.losses.MeanSquaredError(),
+            "metrics": [keras.metrics.MeanAbsoluteError(name="mae")],
+        }
 
     def build(self, input_shape):
         if len(input_shape) != 3:

@@ -6,10 +6,9 @@ from memzoo.data import get_tokenizer
 from memzoo.layers import MemoryBlock
 from memzoo.layers import StatefulLSTMStack
 from memzoo.layers.attention_pooling import AttentionPooling
-from memzoo.models.language_model import LanguageModel
-from memzoo.models.presets import PresetMixin
 from memzoo.models.presets import register_presets
 from memzoo.models.text_classifier_presets import PRESETS
+from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate
 
@@ -23,7 +22,7 @@ _MEMORY_ARGUMENTS = (
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
-class TextClassifier(PresetMixin, keras.Model):
+class TextClassifier(ZooModel):
     """A text classifier over token ids, on an LSTM or a memory backbone.
 
     With `backbone="lstm"` it is the seeds' sentiment model, Embedding ->
@@ -256,13 +255,6 @@ class TextClassifier(PresetMixin, keras.Model):
         self.dropout = dropout
         self.tokenizer = tokenizer
 
-    # The language models' checks and compile helpers, shared as they are.
-    compile_from_config = LanguageModel.compile_from_config
-    _use_xla_compatible_layers = LanguageModel._use_xla_compatible_layers
-    _check_token_ids = LanguageModel._check_token_ids
-    _whole_ids = staticmethod(LanguageModel._whole_ids)
-    _check_tokenizer = staticmethod(LanguageModel._check_tokenizer)
-
     def _lstm(self, units, bidirectional, sequences, name):
         lstm = keras.layers.LSTM(
             units, return_sequences=sequences, dtype=self.dtype_policy,
@@ -274,32 +266,14 @@ class TextClassifier(PresetMixin, keras.Model):
             )
         return lstm
 
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        metrics="auto",
-        jit_compile="auto",
-        **kwargs,
-    ):
-        """`keras.Model.compile` with classification defaults.
-
-        `"auto"` means Adam (learning rate 1e-3), sparse categorical
-        cross-entropy of the model's probabilities, and accuracy.
-        `jit_compile=True` switches the LSTMs to their XLA-compatible kernel.
-        """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy()
-        if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        if jit_compile is True:
-            self._use_xla_compatible_layers()
-        super().compile(
-            optimizer=optimizer, loss=loss, metrics=metrics,
-            jit_compile=jit_compile, **kwargs,
-        )
+    def compile_defaults(self):
+        """Adam (learning rate 1e-3), sparse categorical cross-entropy of
+        the model's probabilities, and accuracy."""
+        return {
+            "optimizer": keras.optimizers.Adam(1e-3),
+            "loss": keras.losses.SparseCategoricalCrossentropy(),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        }
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)

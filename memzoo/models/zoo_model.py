@@ -1,0 +1,127 @@
+import keras
+import tensorflow as tf
+from keras import ops
+
+from memzoo.data import get_tokenizer
+from memzoo.models.presets import PresetMixin
+
+
+class ZooModel(PresetMixin, keras.Model):
+    """Base class of memzoo's models: what every one of them shares.
+
+    `from_preset()`; a `compile()` whose `"auto"` arguments take the model's
+    own defaults (a subclass lists them in `compile_defaults()`) and which,
+    with `jit_compile=True`, switches the recurrent layers to kernels XLA
+    can compile; recompiling a loaded model as it was saved; and the check
+    of a tokenizer and of token-id inputs against `vocab_size`.
+    """
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """`keras.Model.compile` with the model's defaults.
+
+        An argument given as `"auto"` (or a default one left out) takes the
+        value of `compile_defaults()`. `jit_compile=True` switches the LSTMs
+        to their XLA-compatible kernel.
+        """
+        arguments = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
+                     **kwargs}
+        for name, value in self.compile_defaults().items():
+            if isinstance(arguments.get(name, "auto"), str) and (
+                arguments.get(name, "auto") == "auto"
+            ):
+                arguments[name] = value
+        if jit_compile is True:
+            self._use_xla_compatible_layers()
+        super().compile(jit_compile=jit_compile, **arguments)
+
+    def compile_defaults(self):
+        """What `compile()` uses for each argument left `"auto"`: Adam at a
+        learning rate of 1e-3, and no loss or metrics (subclasses add theirs)."""
+        return {"optimizer": keras.optimizers.Adam(1e-3), "loss": None,
+                "metrics": None}
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model as it was saved (loss, metrics, optimizer).
+
+        Keras skips a custom `compile()` on loading; this one takes Keras's
+        own arguments, so the saved ones apply unchanged.
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _use_xla_compatible_layers(self):
+        # A cuDNN LSTM or GRU is not XLA-compatible (keras issue 18456) and
+        # Keras then silently turns XLA off; the generic kernels compile.
+        for layer in self._flatten_layers():
+            if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+                layer.use_cudnn = False
+                layer.supports_jit = True
+
+    @staticmethod
+    def _check_tokenizer(tokenizer, vocab_size):
+        instance = get_tokenizer(tokenizer)
+        if instance is not None and instance.vocabulary_size > vocab_size:
+            raise ValueError(
+                "Invalid value for argument `vocab_size`. Expected at least "
+                f"{instance.vocabulary_size}, the size of the {tokenizer!r} "
+                f"tokenizer's vocabulary. Received: vocab_size={vocab_size}"
+            )
+
+    @staticmethod
+    def _whole_ids(token_ids):
+        """Float ids that are whole numbers, cast to int32; others refused.
+
+        Keras's distributed `fit` averages a batch of integer ids into floats
+        when it builds a model symbolically, so whole-valued floats are
+        accepted, as `keras.layers.Embedding` accepts them.
+        """
+        message = (
+            "Invalid value for argument `token_ids`. Expected integer token "
+            f"ids. Received: dtype={token_ids.dtype.name} with fractions"
+        )
+        if tf.executing_eagerly():
+            if not bool(tf.reduce_all(tf.equal(tf.floor(token_ids), token_ids))):
+                raise ValueError(message)
+        else:
+            tf.debugging.assert_equal(tf.floor(token_ids), token_ids, message)
+        return tf.cast(token_ids, "int32")
+
+    def _check_token_ids(self, token_ids):
+        """Refuses ids outside [0, vocab_size) instead of reading garbage.
+
+        Eagerly this raises a `ValueError`; in a `tf.function` an assertion
+        raises `InvalidArgumentError`. XLA drops assertions (and clamps
+        out-of-range gathers), so compiled callers check their inputs first,
+        as `generate()` and the data pipelines do.
+        """
+        token_ids = ops.convert_to_tensor(token_ids)
+        if not token_ids.dtype.is_integer:
+            token_ids = self._whole_ids(token_ids)
+        if tf.executing_eagerly():
+            if not tf.size(token_ids):
+                return token_ids
+            low, high = int(tf.reduce_min(token_ids)), int(tf.reduce_max(token_ids))
+            if low < 0 or high >= self.vocab_size:
+                raise ValueError(
+                    "Invalid value for argument `token_ids`. Expected ids in "
+                    f"[0, {self.vocab_size}). Received: ids from {low} to {high}"
+                )
+            return token_ids
+        message = f"`token_ids` must be in [0, {self.vocab_size})"
+        with tf.control_dependencies([
+            tf.debugging.assert_non_negative(token_ids, message=message),
+            tf.debugging.assert_less(
+                token_ids, tf.cast(self.vocab_size, token_ids.dtype),
+                message=message,
+            ),
+        ]):
+            return tf.identity(token_ids)
