@@ -80,7 +80,9 @@ def _add_train_parser(commands):
     parser.add_argument("--epochs", type=int, default=None,
                         help="passes over the training split, instead of --steps")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--sequence-length", type=int, default=None,
+                        help="tokens per sequence, or a regressor's window "
+                             "(default: the preset's, else 128)")
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
@@ -102,17 +104,31 @@ def _add_train_parser(commands):
 
 def _add_eval_parser(commands):
     parser = commands.add_parser(
-        "eval", help="Loss, bits per character and perplexity on held-out text."
+        "eval",
+        help="Held-out scores: bits per character, accuracy, MAE or BLEU.",
+        description=(
+            "Scores a model on held-out data, in its own terms: bits per "
+            "character (language models), answer accuracy (memory tasks), "
+            "accuracy (classifiers), MAE in the series' units (regressors), "
+            "BLEU (translators). A model file of a `memzoo train` run is "
+            "scored on that run's data and sequence length unless told "
+            "otherwise."
+        ),
     )
     parser.add_argument("--model", required=True,
                         help="a .keras file from `memzoo train`, or a preset")
-    parser.add_argument("--data", default=None)
+    parser.add_argument("--data", default=None,
+                        help="default: the run's data, else the preset's")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: the run's, else 32")
+    parser.add_argument("--sequence-length", type=int, default=None,
+                        help="default: the run's, else the preset's or 128")
     parser.add_argument("--max-batches", type=int, default=None)
+    parser.add_argument("--beam-size", type=int, default=1,
+                        help="a translator's beam (1: greedy)")
     parser.add_argument("--baseline", action="store_true",
-                        help="also print the unigram baseline's bits per character")
+                        help="also score what a model without skill scores")
     _add_common_options(parser)
     parser.set_defaults(handler=_evaluate)
 
@@ -210,7 +226,9 @@ def _add_tune_parser(commands):
     parser.add_argument("--epochs-per-trial", type=int, default=4,
                         help="validations per trial (Hyperband's budget unit)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--sequence-length", type=int, default=None,
+                        help="tokens per sequence, or a regressor's window "
+                             "(default: the preset's, else 128)")
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--validation-batches", type=int, default=20)
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
@@ -250,8 +268,11 @@ def _train(args):
     )
     tokens_per_second = metrics["tokens_per_second"] or 0
     scores = [f"validation loss {metrics['validation_loss']:.4f}"]
+    # A regressor's MAE here is of the normalized series; `memzoo eval`
+    # gives it in the series' units.
     for name, label, digits in (("bits_per_character", "bits per character", 3),
-                                ("accuracy", "accuracy", 4), ("mae", "MAE", 4)):
+                                ("accuracy", "accuracy", 4),
+                                ("mae", "MAE (normalized)", 4)):
         if f"validation_{name}" in metrics:
             scores.append(f"{label} {metrics[f'validation_{name}']:.{digits}f}")
     print(f"{', '.join(scores)}; {metrics['steps']} steps, "
@@ -311,25 +332,67 @@ def _export(args):
     print(f"exported: {path}")
 
 
-def _evaluate(args):
-    from memzoo import training
+# How `memzoo eval` prints each score: label and format.
+_SCORES = {
+    "loss": ("loss", ".4f"),
+    "bits_per_character": ("bits per character", ".3f"),
+    "perplexity": ("perplexity", ".2f"),
+    "accuracy": ("accuracy", ".4f"),
+    "mae": ("MAE", ".4f"),
+    "rmse": ("RMSE", ".4f"),
+    "token_accuracy": ("token accuracy", ".4f"),
+    "bleu": ("BLEU", ".2f"),
+}
+_BASELINES = {
+    "baseline_unigram_bits_per_character": (
+        "unigram baseline (byte frequencies of the train split): {:.3f} bits "
+        "per character"),
+    "baseline_chance_accuracy": "chance (answer symbols guessed): accuracy {:.4f}",
+    "baseline_majority_class_accuracy": (
+        "majority-class baseline (the train split's most frequent class): "
+        "accuracy {:.4f}"),
+    "baseline_naive_mae": "naive baseline (the last value): MAE {:.4f}",
+    "baseline_seasonal_naive_mae": (
+        "seasonal-naive baseline (the value a season before): MAE {:.4f}"),
+    "baseline_copy_source_bleu": "copy baseline (the source as it is): BLEU {:.2f}",
+}
 
-    model = training.load_language_model(args.model)
-    results = training.evaluate(
-        model, args.data, split=args.split, batch_size=args.batch_size,
-        sequence_length=args.sequence_length, max_batches=args.max_batches,
+
+def _evaluate(args):
+    import keras
+
+    from memzoo import evaluation
+    from memzoo import training
+    from memzoo.models.presets import get_preset
+
+    model = training.load_language_model(args.model, keras.Model)
+    if os.path.isfile(args.model):
+        settings = evaluation.run_settings(args.model)
+    else:
+        settings = {key: get_preset(args.model).get(key)
+                    for key in ("data", "sequence_length")}
+    scores = evaluation.evaluate(
+        model,
+        _first(args.data, settings.get("data")),
+        split=args.split,
+        batch_size=_first(args.batch_size, settings.get("batch_size"), 32),
+        sequence_length=_first(args.sequence_length,
+                               settings.get("sequence_length")),
+        max_batches=args.max_batches,
         data_dir=args.data_dir,
+        baselines=args.baseline,
+        beam_size=args.beam_size,
     )
-    print(f"loss {results['loss']:.4f}  bits per character "
-          f"{results['bits_per_character']:.3f}  perplexity "
-          f"{results['perplexity']:.2f}")
-    if args.baseline:
-        baseline = training.unigram_bits_per_character(
-            args.data, split=args.split, sequence_length=args.sequence_length,
-            data_dir=args.data_dir,
-        )
-        print(f"unigram baseline (byte frequencies of the train split): "
-              f"{baseline:.3f} bits per character")
+    print("  ".join(f"{label} {scores[name]:{digits}}"
+                    for name, (label, digits) in _SCORES.items() if name in scores))
+    for name, line in _BASELINES.items():
+        if name in scores:
+            print(line.format(scores[name]))
+
+
+def _first(*values):
+    """The first of `values` that is not `None`."""
+    return next((value for value in values if value is not None), None)
 
 
 def _generate(args):

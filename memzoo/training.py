@@ -28,7 +28,6 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -308,7 +307,7 @@ def training_datasets(data_source, sequence_length, batch_size, seed,
     )
     return (
         train_stream.with_options(options),
-        _finite(validation.with_options(options), "validation"),
+        finite_dataset(validation.with_options(options), "validation"),
     )
 
 
@@ -451,53 +450,6 @@ def load_language_model(identifier, model_class=LanguageModel):
         ) from None
 
 
-def evaluate(model, data_source=None, split="test", batch_size=32,
-             sequence_length=128, max_batches=None, data_dir=None):
-    """Loss, bits per character and perplexity of a language model on a split."""
-    if data_source is None:
-        data_source, _ = data.default_corpus_files()
-    dataset = data.language_model_dataset(
-        data_source, sequence_length, batch_size, split=split, shuffle=False,
-        data_dir=data_dir,
-    )
-    if max_batches is not None:
-        dataset = dataset.take(check_integer("max_batches", max_batches))
-    dataset = _finite(dataset, split)
-    model.compile(jit_compile=False)
-    results = model.evaluate(dataset, verbose=0, return_dict=True)
-    return {
-        "loss": results["loss"],
-        "bits_per_character": results["bits_per_character"],
-        "perplexity": math.exp(results["loss"]),
-    }
-
-
-def unigram_bits_per_character(data_source=None, split="test",
-                               sequence_length=128, data_dir=None):
-    """The baseline a language model must beat: bits per character of token
-    frequencies counted on the `train` split, scored on `split`.
-
-    Counts are add-one smoothed, so an unseen token costs bits, not infinity.
-    """
-    if data_source is None:
-        data_source, _ = data.default_corpus_files()
-
-    def counts(which):
-        dataset = data.language_model_dataset(
-            data_source, sequence_length, 1, split=which, shuffle=False,
-            data_dir=data_dir,
-        )
-        total = np.zeros(data.ByteTokenizer.vocabulary_size, np.int64)
-        for _, targets in dataset.rebatch(1024):
-            total += np.bincount(targets.numpy().ravel(), minlength=total.size)
-        return total
-
-    train_counts = counts("train") + 1
-    probabilities = train_counts / train_counts.sum()
-    test_counts = counts(split)
-    return float(-(test_counts * np.log2(probabilities)).sum() / test_counts.sum())
-
-
 def train(
     output_dir,
     preset="biglm_tiny",
@@ -506,7 +458,7 @@ def train(
     steps=None,
     epochs=None,
     batch_size=32,
-    sequence_length=128,
+    sequence_length=None,
     learning_rate=3e-3,
     warmup_steps=100,
     jit_compile=True,
@@ -534,7 +486,8 @@ def train(
         epochs: int or `None`. Instead of `steps`: passes over the training
             split (its batches are counted first).
         batch_size: int. Sequences per step (over all replicas).
-        sequence_length: int. Tokens per sequence.
+        sequence_length: int or `None`. Tokens per sequence (values per
+            window for a regressor); `None` is the preset's, else 128.
         learning_rate: float. Peak learning rate of the schedule.
         warmup_steps: int. Steps of linear warm-up.
         jit_compile: bool. Compile the training step with XLA.
@@ -564,6 +517,8 @@ def train(
     elif steps is None:
         steps = 1000
     batch_size = check_integer("batch_size", batch_size)
+    if sequence_length is None:
+        sequence_length = get_preset(preset).get("sequence_length") or 128
     sequence_length = check_integer("sequence_length", sequence_length, minimum=2)
     backup_every = check_integer("backup_every", backup_every)
     validation_batches = check_integer("validation_batches", validation_batches)
@@ -646,7 +601,9 @@ def train(
     # typo in an option does not leave a run record behind.
     if supervised:
         train_stream = train_pass.repeat()
-        validation_data = _finite(held_out.take(validation_batches), "validation")
+        validation_data = finite_dataset(
+            held_out.take(validation_batches), "validation"
+        )
         overrides = {**overrides, **data_overrides}
     else:
         train_stream, validation_data = training_datasets(
@@ -801,7 +758,7 @@ def tokens_per_batch(dataset, batch_size=None, sequence_length=None):
     return (batch or batch_size) * (length or sequence_length)
 
 
-def _finite(dataset, name):
+def finite_dataset(dataset, name):
     """Caches a small dataset and gives Keras its size, which it cannot know.
 
     (Keras warns that an input "ran out of data" when it has to find out.)

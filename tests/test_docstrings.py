@@ -9,12 +9,13 @@ import pytest
 import tensorflow as tf
 
 import memzoo
+import memzoo.evaluation
 import memzoo.tuning
 
 
 def public_objects():
     modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
-               memzoo.metrics, memzoo.tuning, memzoo.data.series]
+               memzoo.metrics, memzoo.tuning, memzoo.data.series, memzoo.evaluation]
     seen = {}
     for module in modules:
         for name in dir(module):
@@ -54,8 +55,8 @@ def test_the_public_models_and_layers_have_examples():
         "MemoryBlock", "StatefulLSTMStack", "ByteTokenizer", "TopKSampler",
         "from_preset", "language_model_dataset", "copy", "associative_recall",
         "passkey", "selective_copy", "TextClassifier", "AttentionPooling",
-        "SequenceRegressor", "load_series", "NeuralTuringMachine", "NTMCell", "Seq2SeqTranslator", "TokenAccuracy",
-        "corpus_bleu",
+        "SequenceRegressor", "load_series", "NeuralTuringMachine", "NTMCell",
+        "Seq2SeqTranslator", "TokenAccuracy", "corpus_bleu", "evaluate",
     } <= documented
 
 

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import memzoo
+from memzoo import evaluation
 from memzoo.data import series
 from tests.model_tests import ModelTests
 
@@ -217,3 +218,8 @@ def test_forecasts_beat_naive_and_seasonal_naive_on_the_held_out_tail(
     print(f"{name}: MAE model {model_mae:.3f}, naive {naive_mae:.3f}, "
           f"seasonal naive {seasonal_mae:.3f}")
     assert model_mae < 0.9 * min(naive_mae, seasonal_mae)
+    # `memzoo eval` scores the same, in the series' units.
+    scores = evaluation.evaluate(model, name, sequence_length=window, baselines=True)
+    assert scores["mae"] == pytest.approx(model_mae, rel=1e-5)
+    assert scores["baseline_naive_mae"] == pytest.approx(naive_mae, rel=1e-6)
+    assert scores["baseline_seasonal_naive_mae"] == pytest.approx(seasonal_mae, rel=1e-6)

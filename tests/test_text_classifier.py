@@ -8,6 +8,7 @@ import tensorflow_datasets as tfds
 
 import memzoo
 from memzoo import data
+from memzoo import evaluation
 from tests.model_tests import ModelTests
 
 tfds.disable_progress_bar()
@@ -240,6 +241,15 @@ def test_training_on_bbc_news_beats_the_majority_class(tmp_path):
     accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
     print(f"bbc_news test accuracy {accuracy:.3f}, majority class {majority:.3f}")
     assert accuracy > majority + 0.4, (accuracy, majority)
+    # `memzoo eval`: the same accuracy; its baseline guesses the class most
+    # frequent in the training split.
+    scores = evaluation.evaluate(model, "bbc_news", batch_size=1, sequence_length=128,
+                                 data_dir=data_dir, baselines=True)
+    assert scores["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    train_labels = np.array([label for _, label in tfds.load(
+        "bbc_news", split="train", as_supervised=True, data_dir=data_dir)])
+    assert scores["baseline_majority_class_accuracy"] == pytest.approx(
+        np.mean(labels == np.bincount(train_labels).argmax()))
     # The strings path gives the same predictions as the ids.
     text = next(iter(tfds.load("bbc_news", split="test", data_dir=data_dir)))["text"]
     ids = vectorizer([text])[:, :128]

@@ -16,6 +16,8 @@ import tensorflow as tf
 
 import memzoo
 from memzoo import cli
+from memzoo import data
+from memzoo import evaluation
 from memzoo import training
 
 MEMZOO = [sys.executable, "-m", "memzoo.cli"]
@@ -68,6 +70,12 @@ def test_a_neural_turing_machine_trains_on_a_memory_task(capsys, tmp_path):
     assert metrics["steps"] == 6 and np.isfinite(metrics["validation_loss"])
     assert 0 <= metrics["validation_accuracy"] <= 1
     assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
+    # eval draws its own examples of the run's task and scores the answer.
+    assert cli.main(["eval", "--model", str(output / "model.keras"), "--baseline",
+                     "--max-batches", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy " in printed
+    assert "chance (answer symbols guessed): accuracy 0.5000" in printed
 
 
 def test_a_text_classifier_trains_on_its_presets_corpus(capsys, tmp_path):
@@ -85,6 +93,19 @@ def test_a_text_classifier_trains_on_its_presets_corpus(capsys, tmp_path):
     assert 0 <= metrics["validation_accuracy"] <= 1
     assert "bits_per_character" not in " ".join(metrics)
     assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
+    # eval reads the run's data with the run's batch size and text length:
+    # its first 4 batches are the run's validation batches.
+    assert cli.main(["eval", "--model", str(output / "model.keras"),
+                     "--max-batches", "4", "--baseline"]) == 0
+    printed = capsys.readouterr().out
+    assert f"accuracy {metrics['validation_accuracy']:.4f}" in printed
+    train_labels = np.concatenate([label for _, label in data.supervised_dataset(
+        "tweet_sentiment", "train").batch(4096)])
+    test_labels = np.concatenate([label for _, label in data.supervised_dataset(
+        "tweet_sentiment", "test").take(32).batch(32)])
+    majority = np.mean(test_labels == np.bincount(train_labels).argmax())
+    assert (f"majority-class baseline (the train split's most frequent class): "
+            f"accuracy {majority:.4f}") in printed
     # Exported, its word vocabulary goes along: `classify` takes strings.
     assert cli.main(["export", "--model", str(output / "model.keras"), "--output",
                      str(tmp_path / "exports" / "sentiment")]) == 0
@@ -97,16 +118,25 @@ def test_a_text_classifier_trains_on_its_presets_corpus(capsys, tmp_path):
 
 def test_a_sequence_regressor_trains_on_a_real_series(capsys, tmp_path):
     output = tmp_path / "sunspots"
+    # No --sequence-length: the preset's window.
     assert cli.main(["train", "--preset", "sunspots_lstm", "--steps", "6",
-                     "--batch-size", "16", "--sequence-length", "22",
-                     "--backup-every", "3", "--no-jit-compile",
+                     "--batch-size", "16", "--backup-every", "3", "--no-jit-compile",
                      "--output", str(output)]) == 0
     assert isinstance(keras.saving.load_model(output / "model.keras"),
                       memzoo.SequenceRegressor)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["config"]["data"] == "sunspots"
+    assert metrics["config"]["sequence_length"] == 22
     assert np.isfinite(metrics["validation_mae"]) and metrics["validation_mae"] > 0
-    assert f"MAE {metrics['validation_mae']:.4f}" in capsys.readouterr().out
+    assert f"MAE (normalized) {metrics['validation_mae']:.4f}" in capsys.readouterr().out
+    # eval gives the error in sunspots, on the run's window, with the baselines.
+    assert cli.main(["eval", "--model", str(output / "model.keras"), "--baseline"]) == 0
+    printed = capsys.readouterr().out
+    scores = evaluation.evaluate(keras.saving.load_model(output / "model.keras"),
+                                 "sunspots", sequence_length=22, baselines=True)
+    assert f"MAE {scores['mae']:.4f}" in printed
+    assert f"naive baseline (the last value): MAE {scores['baseline_naive_mae']:.4f}" in printed
+    assert "seasonal-naive baseline (the value a season before): MAE" in printed
 
 
 def test_data_with_other_classes_than_the_model_is_refused(capsys, tmp_path):
@@ -130,6 +160,21 @@ def test_a_translator_trains_on_real_sentence_pairs(capsys, tmp_path):
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["config"]["data"] == "gettext_translations/en_to_de"
     assert 0 <= metrics["validation_accuracy"] <= 1
+    # eval: the run's validation pairs again, and BLEU of their translations,
+    # decoded back from the ids to the very texts of the corpus.
+    assert cli.main(["eval", "--model", str(output / "model.keras"),
+                     "--max-batches", "2", "--baseline"]) == 0
+    printed = capsys.readouterr().out
+    assert f"token accuracy {metrics['validation_accuracy']:.4f}" in printed
+    pairs = [(source.numpy().decode(), target.numpy().decode())
+             for source, target in data.supervised_dataset(
+                 "gettext_translations/en_to_de", "test")
+             if max(len(source.numpy()), len(target.numpy()) + 2) <= 32][:16]
+    sources, references = zip(*pairs)
+    bleu, _ = memzoo.metrics.translation_bleu(model, sources, references, max_length=32)
+    assert f"BLEU {bleu.score:.2f}" in printed
+    copied = memzoo.metrics.corpus_bleu(sources, references).score
+    assert f"copy baseline (the source as it is): BLEU {copied:.2f}" in printed
 
 
 @pytest.mark.slow
@@ -173,11 +218,19 @@ def test_train_then_eval_then_generate(corpus, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_same_weights(corpus, tmp_path):
-    # With XLA, the default: Keras turns XLA off under op determinism, so
-    # this also checks that XLA's kernels are deterministic by themselves.
-    arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus, "--steps", 60,
-                 "--backup-every", 5, *TINY, "--jit-compile"]
+@pytest.mark.parametrize("model", ["language_model", "regressor"])
+def test_a_killed_run_resumes_to_the_same_weights(model, corpus, tmp_path):
+    if model == "language_model":
+        # With XLA, the default: Keras turns XLA off under op determinism, so
+        # this also checks that XLA's kernels are deterministic by themselves.
+        arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus,
+                     "--steps", 60, "--backup-every", 5, *TINY, "--jit-compile"]
+    else:
+        # 60 steps are 4 passes over the sunspot windows: the resumed run
+        # must see each pass in the order the whole run saw it.
+        arguments = ["train", "--preset", "sunspots_lstm", "--steps", 60,
+                     "--batch-size", 16, "--backup-every", 5, "--validation-batches",
+                     1, "--no-jit-compile"]
     whole = memzoo_command(*arguments, "--output", tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
 
@@ -349,7 +402,11 @@ def test_a_model_file_that_is_not_a_memzoo_model_is_refused(capsys, tmp_path):
                                     "--prompt", "hi"])
     assert "holds a Sequential, not a memzoo language model" in error
     error = one_line_error(capsys, ["eval", "--model", "no_such_model"])
-    assert "a language-model preset name" in error
+    assert "a .keras file written by `memzoo train` or a preset name" in error
+    error = one_line_error(capsys, ["eval", "--model", "sunspots_lstm", "--split",
+                                    "validation"])
+    assert "Expected 'train' or 'test' (the held-out tail) for a series" in error
+    assert "Received: split='validation'" in error
 
 
 def test_debug_shows_the_traceback(corpus, tmp_path):

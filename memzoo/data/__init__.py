@@ -14,6 +14,7 @@ from memzoo.data.byte_tokenizer import ByteTokenizer
 from memzoo.data.pipelines import classification_dataset
 from memzoo.data.pipelines import default_data_dir
 from memzoo.data.pipelines import language_model_dataset
+from memzoo.data.pipelines import supervised_dataset
 from memzoo.data.pipelines import text_dataset
 from memzoo.data.pipelines import translation_dataset
 from memzoo.data.pipelines import word_vectorizer

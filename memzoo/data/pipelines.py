@@ -208,7 +208,7 @@ def classification_dataset(
     batch_size = check_integer("batch_size", batch_size)
     max_length = check_integer("max_length", max_length)
     tokenize = _tokenize_function(tokenizer)
-    pairs = _supervised_dataset(source, split, data_dir, text_feature, label_feature)
+    pairs = supervised_dataset(source, split, data_dir, text_feature, label_feature)
     if shuffle:
         pairs = pairs.shuffle(shuffle_buffer_size, seed=seed)
     examples = pairs.map(
@@ -271,7 +271,7 @@ def translation_dataset(
         add_start=True,
         add_end=True,
     )
-    pairs = _supervised_dataset(source, split, data_dir, None, None)
+    pairs = supervised_dataset(source, split, data_dir)
     if shuffle:
         pairs = pairs.shuffle(shuffle_buffer_size, seed=seed)
     examples = pairs.map(
@@ -416,7 +416,22 @@ def _default_text_feature(spec):
     return texts[0]
 
 
-def _supervised_dataset(source, split, data_dir, text_feature, label_feature):
+def supervised_dataset(source, split="train", data_dir=None, text_feature=None,
+                       label_feature=None):
+    """The `(input, target)` pairs of a labelled or translation source, unbatched.
+
+    Args:
+        source: a tfds name with supervised keys, or a `tf.data.Dataset` of
+            pairs or of dicts (then name `text_feature` and `label_feature`).
+        split: str. Which split of a tfds source.
+        data_dir: str or `None`. Where tensorflow-datasets keeps its data.
+        text_feature: str or `None`. The input feature of dict examples.
+        label_feature: str or `None`. The target feature of dict examples.
+
+    Returns:
+        A `tf.data.Dataset` of pairs, e.g. `(text, label)` or
+        `(source text, target text)`.
+    """
     if isinstance(source, tf.data.Dataset):
         dataset = source
     elif _is_dataset_name(source):

@@ -11,7 +11,7 @@ _CLASSES = {}
 
 def register_presets(model_class, presets):
     """Adds `presets` (name -> dict with `config`, `description`, optionally
-    `weights` and `data`) for a class."""
+    `weights`, `data` and `sequence_length`) for a class."""
     _CLASSES[model_class.__name__] = model_class
     for name, preset in presets.items():
         if name in _PRESETS:
@@ -21,8 +21,10 @@ def register_presets(model_class, presets):
             "description": preset["description"],
             "config": dict(preset["config"]),
             "weights": preset.get("weights"),
-            # The data `memzoo train` fits it on unless told otherwise.
+            # The data `memzoo train` fits it on unless told otherwise, and
+            # the length of its examples (a regressor's window, say).
             "data": preset.get("data"),
+            "sequence_length": preset.get("sequence_length"),
         }
 
 

@@ -3,6 +3,8 @@
 PRESETS = {
     "translator_tiny": {
         "data": "gettext_translations/en_to_de",
+        # Bytes per sentence: longer pairs are left out.
+        "sequence_length": 64,
         "description": (
             "A 32-unit LSTM encoder-decoder with Luong attention over bytes; "
             "for tests, demos and smoke runs."
@@ -19,6 +21,8 @@ PRESETS = {
     },
     "translator_en_de": {
         "data": "gettext_translations/en_to_de",
+        # Bytes per sentence: longer pairs are left out.
+        "sequence_length": 64,
         "description": (
             "Two 256-unit LSTMs on each side with Luong attention over bytes, "
             "for English to German ('gettext_translations/en_to_de')."

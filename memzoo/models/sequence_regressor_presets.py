@@ -3,6 +3,7 @@
 PRESETS = {
     "co2_lstm": {
         "data": "co2",
+        "sequence_length": 104,
         "description": (
             "The seeds' LSTM(50) for weekly Mauna Loa CO2: forecasts the next "
             "4 weeks from a window of 104 (memzoo.data.series 'co2')."
@@ -18,6 +19,7 @@ PRESETS = {
     },
     "sunspots_lstm": {
         "data": "sunspots",
+        "sequence_length": 22,
         "description": (
             "The seeds' LSTM(50) for yearly sunspot numbers: forecasts the "
             "next year from a window of 22 (memzoo.data.series 'sunspots')."

@@ -11,6 +11,8 @@ times the time. A vocabulary is data, so a preset holds none: adapt one with
 PRESETS = {
     "sentiment_lstm": {
         "data": "tweet_sentiment",
+        # Words per text: a tweet has fewer.
+        "sequence_length": 64,
         "description": (
             "The seeds' sentiment model, Embedding -> LSTM(128) -> Dense"
             "(softmax), over the words of tweets: negative, neutral, positive "
@@ -28,6 +30,7 @@ PRESETS = {
     },
     "topics_memory": {
         "data": "bbc_news",
+        "sequence_length": 512,
         "description": (
             "Reads whole news articles (hundreds of words) through 2 memory "
             "blocks, window 64 words, 16 slots; mean-pooled into 5 topics "
