@@ -4,6 +4,7 @@ from memzoo import data
 from memzoo import generation
 from memzoo import layers
 from memzoo import metrics
+from memzoo import optimizers
 from memzoo.models import BigLanguageModel
 from memzoo.models import LanguageModel
 from memzoo.models import LSTMLanguageModel

@@ -41,6 +41,7 @@ from memzoo.models import TextClassifier
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import PresetMixin
 from memzoo.models.presets import preset_class
+from memzoo.optimizers import ReplicaSumClippedAdam
 from memzoo.validation import check_integer
 
 RUN_FILE = "run.json"
@@ -300,15 +301,21 @@ def training_datasets(data_source, sequence_length, batch_size, seed,
 
         train_stream = split("train", shuffle=True)
         validation = split("test", shuffle=False).take(validation_batches)
+    return (
+        shard_by_data(train_stream),
+        finite_dataset(shard_by_data(validation), "validation"),
+    )
+
+
+def shard_by_data(dataset):
+    """`dataset`, divided among the workers of a multi-worker strategy by its
+    elements: a stream cut into windows, or shuffled examples of a few
+    files, has no files to divide among them."""
     options = tf.data.Options()
-    # A stream cut into windows has no files to divide among workers.
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA
     )
-    return (
-        train_stream.with_options(options),
-        finite_dataset(validation.with_options(options), "validation"),
-    )
+    return dataset.with_options(options)
 
 
 def supervised_splits(model_class, config, data_source, batch_size,
@@ -382,7 +389,7 @@ def compile_for_training(model, learning_rate, steps, warmup_steps, jit_compile,
     `answer_only` (memory tasks): the loss, accuracy and bits per character
     are means over the tokens the batches' `sample_weight` marks, the answer.
     """
-    optimizer = keras.optimizers.Adam(
+    optimizer = ReplicaSumClippedAdam(
         learning_rate_schedule(learning_rate, steps, warmup_steps),
         global_clipnorm=1.0,
     )
@@ -600,9 +607,9 @@ def train(
     # Data and model are checked before the output folder is claimed, so a
     # typo in an option does not leave a run record behind.
     if supervised:
-        train_stream = train_pass.repeat()
+        train_stream = shard_by_data(train_pass.repeat())
         validation_data = finite_dataset(
-            held_out.take(validation_batches), "validation"
+            shard_by_data(held_out.take(validation_batches)), "validation"
         )
         overrides = {**overrides, **data_overrides}
     else:
@@ -644,7 +651,9 @@ def train(
         extra = inputs.shape[2:] if isinstance(inputs, tf.TensorSpec) else ()
         model.build((None, None, *extra))
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length)
+        _prepare_multi_worker_fit(
+            model, strategy, train_stream.element_spec, batch_size, sequence_length
+        )
     throughput, callbacks = fit_callbacks(os.path.join(output_dir, "logs"))
     callbacks.insert(0, backup)
     started = time.time()
@@ -688,20 +697,27 @@ def train(
     return dict(metrics, output_dir=output_dir)
 
 
-def _prepare_multi_worker_fit(model, strategy, batch_size, sequence_length):
+def _prepare_multi_worker_fit(model, strategy, element_spec, batch_size,
+                              sequence_length):
     """Works around Keras 3's `fit` under MultiWorkerMirroredStrategy.
 
     keras-team/keras#20585: Keras reduces values across workers eagerly with
     `axis=0` in two places, which fails for this strategy: the first batch,
     to build the model symbolically, and each step's scalar logs. So the
-    model is built here on an int32 batch (leaving that step nothing to do,
-    and it is skipped), and the steps return their logs with shape `[1]`,
+    model is built here on a batch of zeros shaped as the data's
+    `element_spec` (leaving that step nothing to do, and it is skipped), and
+    the steps return their logs with shape `[1]`,
     which the reduction turns back into scalars. Private Keras API, needed
     only for this strategy; remove once Keras fixes the issue.
     """
-    ids = keras.ops.zeros((batch_size, sequence_length), "int32")
+    def zeros(spec):
+        # Unknown sizes: the batch first, then the sequence length.
+        shape = [size or (sequence_length if axis else batch_size)
+                 for axis, size in enumerate(spec.shape)]
+        return keras.ops.zeros(shape, spec.dtype)
+
     with strategy.scope():
-        model._symbolic_build(data_batch=(ids, ids))
+        model._symbolic_build(data_batch=tf.nest.map_structure(zeros, element_spec))
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
     def rank_one_logs(step):

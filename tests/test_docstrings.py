@@ -15,7 +15,8 @@ import memzoo.tuning
 
 def public_objects():
     modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
-               memzoo.metrics, memzoo.tuning, memzoo.data.series, memzoo.evaluation]
+               memzoo.metrics, memzoo.tuning, memzoo.data.series, memzoo.evaluation,
+               memzoo.optimizers]
     seen = {}
     for module in modules:
         for name in dir(module):

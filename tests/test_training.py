@@ -311,17 +311,25 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(corpus, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     single, mirrored = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("train_loss", "validation_loss"):
-        assert mirrored[key] == pytest.approx(single[key], rel=1e-2)
+        # Equal: gradients are clipped once summed over the replicas.
+        assert mirrored[key] == pytest.approx(single[key], rel=1e-5)
     # Training moved the loss: the match is not two untrained models.
     assert single["validation_loss"] < np.log(259) - 0.3
 
 
 @pytest.mark.slow
-def test_multi_worker_strategy_with_two_local_workers(corpus, tmp_path):
+@pytest.mark.parametrize("model", ["language_model", "regressor"])
+def test_multi_worker_strategy_with_two_local_workers(model, corpus, tmp_path):
     cluster = {"worker": [f"localhost:{free_port()}", f"localhost:{free_port()}"]}
-    arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus, "--steps", 12,
-                 "--backup-every", 4, "--learning-rate", 0.02, *TINY[:-2],
-                 "--warmup-steps", 2]
+    if model == "language_model":
+        arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus,
+                     "--steps", 12, "--backup-every", 4, "--learning-rate", 0.02,
+                     *TINY[:-2], "--warmup-steps", 2]
+    else:
+        # Float windows and targets of another shape than token ids.
+        arguments = ["train", "--preset", "sunspots_lstm", "--steps", 12,
+                     "--batch-size", 16, "--backup-every", 4, "--validation-batches",
+                     1, "--no-jit-compile", "--warmup-steps", 2]
     workers = []
     for index in range(2):
         environment = dict(os.environ, TF_CONFIG=json.dumps(
@@ -345,8 +353,9 @@ def test_multi_worker_strategy_with_two_local_workers(corpus, tmp_path):
     # so the two workers take the steps one device takes.
     for key in ("train_loss", "validation_loss"):
         assert chief[key] == pytest.approx(other[key], rel=1e-6)
-        assert chief[key] == pytest.approx(reference[key], rel=1e-3)
-    assert reference["validation_loss"] < np.log(259) - 0.3
+        assert chief[key] == pytest.approx(reference[key], rel=1e-5)
+    if model == "language_model":
+        assert reference["validation_loss"] < np.log(259) - 0.3
 
 
 # === Bad input: one line on stderr, a non-zero exit, no traceback ===
