@@ -123,8 +123,13 @@ class TestNeuralTuringMachine(ModelTests):
         result = model.evaluate(dataset, verbose=0, return_dict=True)
         predicted = np.argmax(model(inputs), axis=-1) == np.asarray(targets)
         answer = np.asarray(weights) > 0
-        # Counted on the answer tokens only, as the tasks' weights say.
+        # Counted on the answer tokens only, as the tasks' weights say; the
+        # loss sums the answer's and divides by every token.
         assert result["accuracy"] == pytest.approx(predicted[answer].mean())
+        losses = keras.losses.sparse_categorical_crossentropy(
+            targets, model(inputs), from_logits=True)
+        assert result["loss"] == pytest.approx(
+            np.asarray(losses)[answer].sum() / answer.size, rel=1e-5)
 
     @pytest.mark.parametrize(
         "argument, value, expected",
@@ -272,28 +277,41 @@ class TestAddressing:
         np.testing.assert_allclose(mixed, [[(memory[0, 0] + memory[0, 1]) / 2]])
 
 
-# The smallest copy task that an NTM learned to near 100% in a short run here
-# (seed 0): 6 symbols of 4, no blanks. Its weights do not depend on
-# `memory_size`, so the trained machine is also run with fewer slots.
-COPY = {"length": 6, "distance": 0, "vocabulary": "abcd"}
-COPY_MODEL = {"memory_size": 8, "memory_width": 4, "controller_units": 8}
-# Adam at the default 3e-3: 0.99 after 5000 steps; 0.95 after 3500.
-COPY_STEPS = 5000
+# 8 symbols of 8, no blanks: 24 bits, more than an 8-unit controller holds
+# by itself, so the copy needs the memory. The weights do not depend on
+# `memory_size`, so machines that differ only in it compare the memory.
+COPY = {"length": 8, "distance": 0, "vocabulary": "abcdefgh"}
+COPY_MODEL = {"memory_size": 8, "memory_width": 8, "controller_units": 8}
+# Adam at 5e-3, 2,000 steps: 1.00 and 1.00 with 8 slots (seeds 0 and 1),
+# 0.71 and 0.67 with 2, 0.46 and 0.53 with 1.
+COPY_STEPS = 2000
+COPY_LEARNING_RATE = 5e-3
 
 
 def copy_batches(seed, num_batches=None):
     return memzoo.data.tasks.copy(32, seed=seed, num_batches=num_batches, **COPY)
 
 
-@pytest.fixture(scope="module")
-def trained_copy_weights():
+def train_copy(memory_size):
     keras.utils.set_random_seed(0)
-    model = memzoo.NeuralTuringMachine(**COPY_MODEL)
-    model.compile(jit_compile=True)
+    model = memzoo.NeuralTuringMachine(**{**COPY_MODEL, "memory_size": memory_size})
+    # Built before compile, as in the runs measured above: building in `fit`
+    # draws other initial weights, and one such draw was still at 0.38
+    # after 2,000 steps.
+    model.build((None, None))
+    model.compile(
+        optimizer=keras.optimizers.Adam(COPY_LEARNING_RATE, global_clipnorm=10.0),
+        jit_compile=True,
+    )
     model.fit(
         copy_batches(seed=0), steps_per_epoch=COPY_STEPS, epochs=1, verbose=0
     )
     return model.get_weights()
+
+
+@pytest.fixture(scope="module")
+def trained_copy_weights():
+    return train_copy(COPY_MODEL["memory_size"])
 
 
 def copy_accuracy(weights, memory_size):
@@ -312,11 +330,14 @@ def copy_accuracy(weights, memory_size):
 def test_learns_the_copy_task(trained_copy_weights):
     chance = memzoo.data.tasks.chance_accuracy("copy", **COPY)
     accuracy = copy_accuracy(trained_copy_weights, COPY_MODEL["memory_size"])
-    assert accuracy >= 0.97 > 3 * chance
+    assert accuracy >= 0.97 > 6 * chance
 
 
 @pytest.mark.slow
-def test_fewer_slots_than_symbols_break_the_copy(trained_copy_weights):
+def test_a_memory_smaller_than_the_sequence_does_not_learn_it(
+    trained_copy_weights,
+):
+    # The same machine, trained the same way, with 1 slot for 8 symbols.
     full = copy_accuracy(trained_copy_weights, COPY_MODEL["memory_size"])
-    half = copy_accuracy(trained_copy_weights, COPY["length"] // 2)
-    assert half < full - 0.3
+    small = copy_accuracy(train_copy(1), 1)
+    assert small < 0.6 < full - 0.3

@@ -5,15 +5,14 @@ from keras import ops
 
 from memzoo.data.byte_tokenizer import ByteTokenizer
 from memzoo.layers import NTMCell
-from memzoo.models.language_model import LanguageModel
 from memzoo.models.neural_turing_machine_presets import PRESETS
-from memzoo.models.presets import PresetMixin
 from memzoo.models.presets import register_presets
+from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
-class NeuralTuringMachine(PresetMixin, keras.Model):
+class NeuralTuringMachine(ZooModel):
     """A Neural Turing Machine over token ids (Graves et al., 2014).
 
     An LSTM controller with an external memory of `memory_size` slots of
@@ -25,10 +24,10 @@ class NeuralTuringMachine(PresetMixin, keras.Model):
     read vectors into next-token logits. So it trains on the memory tasks of
     `memzoo.data.tasks` (`copy`, `associative_recall`, ...) as they are:
     `(inputs, targets, sample_weight)` of byte ids, with the accuracy counted
-    on the answer tokens. NTMs are slow to learn: on `copy` of 6 symbols
-    of 4, 8 slots of width 4 and an 8-unit controller reach 99% answer
-    accuracy after 5,000 steps of the default `compile()`, and the same
-    weights run with 3 slots fall to about 50%.
+    on the answer tokens. On `copy` of 8 symbols of 8, 8 slots of width 8
+    and an 8-unit controller reach 100% answer accuracy after 2,000 steps
+    of Adam at 5e-3; the same machine trained with 1 slot reaches 45%
+    (2 slots: 70%), and the 8-slot weights run with 4 slots fall to chance.
 
     The state (controller, memory, head weightings, reads) carries across
     calls: `get_initial_state(batch_size)`, then
@@ -116,41 +115,24 @@ class NeuralTuringMachine(PresetMixin, keras.Model):
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
 
-    # The language models' token-id checks and recompiling on load, shared.
-    _check_token_ids = LanguageModel._check_token_ids
-    _whole_ids = staticmethod(LanguageModel._whole_ids)
-    compile_from_config = LanguageModel.compile_from_config
-
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        metrics="auto",
-        weighted_metrics="auto",
-        **kwargs,
-    ):
-        """`keras.Model.compile` with defaults for the memory tasks.
-
-        `"auto"` means Adam (learning rate 3e-3) with the gradients clipped
-        to a global norm of 10 (the paper clips too: NTM training is prone
-        to gradient spikes), sparse categorical cross-entropy on logits and
-        accuracy as a weighted metric, so that the tasks' `sample_weight`
-        makes it the accuracy on the answer tokens.
-        """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(3e-3, global_clipnorm=10.0)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        if metrics == "auto":
-            metrics = None
-        if weighted_metrics == "auto":
-            weighted_metrics = [
+    def compile_defaults(self):
+        """Adam (learning rate 3e-3) with the gradients clipped to a global
+        norm of 10 (the paper clips too: NTM training is prone to gradient
+        spikes), sparse categorical cross-entropy on logits, and accuracy
+        as a weighted metric, so that the tasks' `sample_weight` makes it
+        the accuracy on the answer tokens. The loss is weighted too but
+        divided by all the tokens: that trained the copy task more reliably
+        than the mean over the answer (2,000 steps, 4 seeds: 0.91-1.00
+        against 0.25-0.87; Adam is indifferent to the loss's scale, so
+        presumably through the clipping)."""
+        return {
+            "optimizer": keras.optimizers.Adam(3e-3, global_clipnorm=10.0),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": None,
+            "weighted_metrics": [
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-            ]
-        super().compile(
-            optimizer=optimizer, loss=loss, metrics=metrics,
-            weighted_metrics=weighted_metrics, **kwargs,
-        )
+            ],
+        }
 
     @property
     def cell(self):

@@ -5,7 +5,7 @@ PRESETS = {
         "data": "copy:length=6,distance=0,vocabulary=abcd",
         "description": (
             "16 slots of width 8, a 32-unit controller, one read and one "
-            "write head; for `memzoo.data.tasks.copy` (98% on 6 symbols of 4 "
+            "write head; for `memzoo.data.tasks.copy` (100% on 6 symbols of 4 "
             "after 5,000 steps)."
         ),
         "config": {
