@@ -10,6 +10,7 @@ import memzoo
 from memzoo.metrics import TokenAccuracy
 from memzoo.metrics import corpus_bleu
 from memzoo.metrics import translation_bleu
+from memzoo.models import translation_search
 from tests.model_tests import ModelTests
 
 tfds.disable_progress_bar()
@@ -147,8 +148,10 @@ def test_beam_search_of_one_beam_is_greedy_search():
     encoded, states = model.encode(source)
     # `translate(beam_size=1)` takes the greedy loop; the beam loop with one
     # beam must find the same tokens and scores.
-    greedy_ids, greedy_scores = model._greedy_search(encoded, states, 7)
-    beam_ids, beam_scores = model._beam_search(encoded, states, 7, beam_size=1)
+    greedy_ids, greedy_scores = translation_search.greedy_search(
+        model, encoded, states, 7)
+    beam_ids, beam_scores = translation_search.beam_search(
+        model, encoded, states, 7, beam_size=1)
     np.testing.assert_array_equal(beam_ids, greedy_ids)
     np.testing.assert_allclose(beam_scores, greedy_scores, rtol=1e-6)
     np.testing.assert_array_equal(model.translate(source, max_length=7), greedy_ids)

@@ -3,22 +3,21 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from memzoo.data import ByteTokenizer
 from memzoo.data import get_tokenizer
 from memzoo.metrics import TokenAccuracy
 from memzoo.models.language_model import _is_list_of_strings
 from memzoo.models.presets import register_presets
 from memzoo.models.seq2seq_translator_presets import PRESETS
+from memzoo.models.translation_search import END_ID
+from memzoo.models.translation_search import PADDING_ID
+from memzoo.models.translation_search import START_ID
+from memzoo.models.translation_search import beam_search
+from memzoo.models.translation_search import greedy_search
 from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate
 
 ATTENTIONS = ("luong", "bahdanau")
-# The id conventions of `translation_dataset` with a `ByteTokenizer`, kept for
-# token ids from any tokenizer.
-PADDING_ID = ByteTokenizer.padding_id
-START_ID = ByteTokenizer.start_id
-END_ID = ByteTokenizer.end_id
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
@@ -347,8 +346,8 @@ class Seq2SeqTranslator(ZooModel):
         """
         encoded, states = self.encode(source_ids, training=False)
         if beam_size == 1:
-            return self._greedy_search(encoded, states, max_length)
-        return self._beam_search(encoded, states, max_length, beam_size)
+            return greedy_search(self, encoded, states, max_length)
+        return beam_search(self, encoded, states, max_length, beam_size)
 
     def translate_text(self, texts, beam_size=1, max_length=128):
         """`tf.string [batch]` -> `tf.string [batch]` in TensorFlow ops.
@@ -464,133 +463,6 @@ class Seq2SeqTranslator(ZooModel):
             )
         return cache[key]
 
-    def _next_log_probabilities(self, token, states, encoded):
-        """One decoder step: log-probabilities `[batch, vocab]` and states.
-
-        Also returns them with padding and start made impossible, the scores
-        a search chooses by: the model is never taught to emit them.
-        """
-        logits, states = self.decode_step(
-            token[:, None], states, encoded, training=False
-        )
-        log_probabilities = tf.nn.log_softmax(logits[:, 0])
-        ids = tf.range(self.target_vocab_size)
-        never = (ids == PADDING_ID) | (ids == START_ID)
-        choosable = tf.where(never, -np.inf, log_probabilities)
-        return log_probabilities, choosable, states
-
-    # Keras has no decoding loops; keras-hub's samplers (not a dependency)
-    # continue a causal LM from its cache, not LSTM states over an encoding.
-    # Both searches below fill fixed-shape buffers in a `tf.while_loop`, so
-    # XLA compiles them, and stop once every translation has ended.
-
-    def _greedy_search(self, encoded, states, max_length):
-        batch_size = tf.shape(encoded["mask"])[0]
-        positions = tf.range(max_length)
-
-        def step(index, token, states, target_ids, log_probability, finished):
-            log_probabilities, choosable, states = self._next_log_probabilities(
-                token, states, encoded
-            )
-            token = tf.argmax(choosable, axis=-1, output_type=tf.int32)
-            step_log_probability = tf.gather(log_probabilities, token, batch_dims=1)
-            log_probability += tf.where(finished, 0.0, step_log_probability)
-            token = tf.where(finished, PADDING_ID, token)
-            target_ids = tf.where(
-                positions[tf.newaxis, :] == index, token[:, tf.newaxis], target_ids
-            )
-            finished |= token == END_ID
-            return index + 1, token, states, target_ids, log_probability, finished
-
-        _, _, _, target_ids, log_probability, _ = tf.while_loop(
-            lambda index, token, states, target_ids, log_probability, finished: (
-                (index < max_length) & ~tf.reduce_all(finished)
-            ),
-            step,
-            (
-                tf.constant(0),
-                tf.fill([batch_size], START_ID),
-                states,
-                tf.zeros([batch_size, max_length], tf.int32),
-                tf.zeros([batch_size], tf.float32),
-                tf.zeros([batch_size], tf.bool),
-            ),
-            maximum_iterations=max_length,
-        )
-        return _strip_end(target_ids), log_probability
-
-    def _beam_search(self, encoded, states, max_length, beam_size):
-        batch_size = tf.shape(encoded["mask"])[0]
-        vocab_size = self.target_vocab_size
-        positions = tf.range(max_length)
-        # Each source is read once and its encoding repeated for its beams,
-        # which are rows `b * beam_size + k` of the decoder's batch.
-        encoded = tf.nest.map_structure(
-            lambda x: tf.repeat(x, beam_size, axis=0), encoded
-        )
-        states = tf.nest.map_structure(
-            lambda x: tf.repeat(x, beam_size, axis=0), states
-        )
-        # A finished beam goes on with padding at no cost, so its score stays
-        # and it competes with the live beams until the end.
-        finished_continuation = tf.where(
-            tf.range(vocab_size) == PADDING_ID, 0.0, -np.inf
-        )
-
-        def step(index, token, states, target_ids, scores, finished):
-            _, choosable, states = self._next_log_probabilities(
-                token, states, encoded
-            )
-            choosable = tf.reshape(choosable, [batch_size, beam_size, vocab_size])
-            choosable = tf.where(
-                finished[:, :, tf.newaxis], finished_continuation, choosable
-            )
-            candidates = scores[:, :, tf.newaxis] + choosable
-            scores, best = tf.math.top_k(
-                tf.reshape(candidates, [batch_size, beam_size * vocab_size]),
-                k=beam_size,
-            )
-            parent = best // vocab_size
-            token = best % vocab_size
-            target_ids = tf.gather(target_ids, parent, batch_dims=1)
-            target_ids = tf.where(
-                positions[tf.newaxis, tf.newaxis, :] == index,
-                token[:, :, tf.newaxis],
-                target_ids,
-            )
-            finished = tf.gather(finished, parent, batch_dims=1) | (token == END_ID)
-            rows = tf.reshape(
-                parent + beam_size * tf.range(batch_size)[:, tf.newaxis], [-1]
-            )
-            states = tf.nest.map_structure(lambda x: tf.gather(x, rows), states)
-            return (index + 1, tf.reshape(token, [-1]), states, target_ids,
-                    scores, finished)
-
-        # At first only beam 0 is alive, so the first step does not pick the
-        # same token k times.
-        scores = tf.tile(
-            tf.concat([[0.0], tf.fill([beam_size - 1], -np.inf)], axis=0)[tf.newaxis],
-            [batch_size, 1],
-        )
-        _, _, _, target_ids, scores, _ = tf.while_loop(
-            lambda index, token, states, target_ids, scores, finished: (
-                (index < max_length) & ~tf.reduce_all(finished)
-            ),
-            step,
-            (
-                tf.constant(0),
-                tf.fill([batch_size * beam_size], START_ID),
-                states,
-                tf.zeros([batch_size, beam_size, max_length], tf.int32),
-                scores,
-                tf.zeros([batch_size, beam_size], tf.bool),
-            ),
-            maximum_iterations=max_length,
-        )
-        best = tf.argmax(scores, axis=1, output_type=tf.int32)
-        target_ids = tf.gather(target_ids, best, batch_dims=1)
-        return _strip_end(target_ids), tf.gather(scores, best, batch_dims=1)
-
 
 def _check_tokenizer(tokenizer, source_vocab_size, target_vocab_size):
     instance = get_tokenizer(tokenizer)
@@ -665,11 +537,6 @@ def _check_id_range(name, ids, vocab_size):
             f"Invalid value for argument `{name}`. Expected ids in "
             f"[0, {vocab_size}). Received: ids from {ids.min()} to {ids.max()}"
         )
-
-
-def _strip_end(target_ids):
-    """End ids become padding: a translation is its tokens before the end."""
-    return tf.where(target_ids == END_ID, PADDING_ID, target_ids)
 
 
 register_presets(Seq2SeqTranslator, PRESETS)
