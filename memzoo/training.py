@@ -1,10 +1,11 @@
-"""Training a zoo language model end to end: what `memzoo train` runs.
+"""Training a zoo model end to end: what `memzoo train` runs.
 
-`train()` builds a model from a preset, streams a corpus through
-`memzoo.data.language_model_dataset`, and runs `model.fit` with Keras's own
-callbacks (progress bar, `TensorBoard`, `TerminateOnNaN`, a
-`BackupAndRestore` whose files are written atomically), under a
-`tf.distribute` strategy. It writes into an output folder:
+`train()` builds a model from a preset, streams its data (a corpus through
+`memzoo.data.language_model_dataset`, a memory task, or the labelled texts,
+series windows or sentence pairs of `supervised_splits`), and runs
+`model.fit` with Keras's own callbacks (progress bar, `TensorBoard`,
+`TerminateOnNaN`, a `BackupAndRestore` whose files are written atomically),
+under a `tf.distribute` strategy. It writes into an output folder:
 
     run.json        the run's configuration (a folder holds one run)
     backup/         the latest backup while the run is unfinished
@@ -478,11 +479,11 @@ def train(
     tpu=None,
     verbose="auto",
 ):
-    """Trains a language model preset and writes the run into `output_dir`.
+    """Trains a zoo model preset and writes the run into `output_dir`.
 
     Args:
         output_dir: str. The run's folder (see the module docstring).
-        preset: str. A language-model preset (`memzoo list`).
+        preset: str. A preset of a trainable zoo model (`memzoo list`).
         data_source: a source for `memzoo.data.language_model_dataset`,
             or a memory task (see `memory_task`); `None` is the default
             corpus (`shakespeare_plays`, or `python_stdlib` where the plays
