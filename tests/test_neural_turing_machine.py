@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import memzoo
+from memzoo import training
 from memzoo.layers import ntm_cell
 from tests.model_tests import ModelTests
 
@@ -341,3 +342,18 @@ def test_a_memory_smaller_than_the_sequence_does_not_learn_it(
     full = copy_accuracy(trained_copy_weights, COPY_MODEL["memory_size"])
     small = copy_accuracy(train_copy(1), 1)
     assert small < 0.6 < full - 0.3
+
+
+@pytest.mark.slow
+def test_the_recall_preset_learns_associative_recall(tmp_path):
+    # What `memzoo train --preset ntm_associative_recall --steps 6000
+    # --learning-rate 1e-2` runs: 2 pairs, the query right after them.
+    metrics = training.train(str(tmp_path), preset="ntm_associative_recall",
+                             steps=6000, learning_rate=1e-2, backup_every=1000,
+                             validation_batches=16, verbose=0)
+    task, arguments = training.memory_task(
+        memzoo.get_preset("ntm_associative_recall")["data"])
+    chance = memzoo.data.tasks.chance_accuracy("associative_recall", **arguments)
+    # Guessing one of the 2 values seen scores 0.55: only a lookup of the
+    # key in memory gets far above it.
+    assert metrics["validation_accuracy"] >= 0.85 > 8 * chance

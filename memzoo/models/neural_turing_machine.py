@@ -28,6 +28,9 @@ class NeuralTuringMachine(ZooModel):
     and an 8-unit controller reach 100% answer accuracy after 2,000 steps
     of Adam at 5e-3; the same machine trained with 1 slot reaches 45%
     (2 slots: 70%), and the 8-slot weights run with 4 slots fall to chance.
+    On `associative_recall` of 2 pairs the `ntm_associative_recall` preset
+    reaches 98% (93% with another seed; chance 10%) after 6,000 steps of
+    `memzoo train` at learning rate 1e-2.
 
     The state (controller, memory, head weightings, reads) carries across
     calls: `get_initial_state(batch_size)`, then

@@ -20,11 +20,11 @@ PRESETS = {
         },
     },
     "ntm_associative_recall": {
-        "data": "associative_recall:num_pairs=3,distance=2",
+        "data": "associative_recall:num_pairs=2,distance=0",
         "description": (
             "16 slots of width 16, a 64-unit controller, one read and one "
-            "write head; for `memzoo.data.tasks.associative_recall` (slow to "
-            "learn: 40% on 3 pairs after 5,000 steps, chance 10%)."
+            "write head; for `memzoo.data.tasks.associative_recall` (2 pairs: "
+            "98% after 6,000 steps at learning rate 1e-2, chance 10%)."
         ),
         "config": {
             "memory_size": 16,
