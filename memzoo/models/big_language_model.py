@@ -1,8 +1,7 @@
 import keras
 from keras import ops
 
-from memzoo.layers import MemoryBlock
-from memzoo.layers import StatefulLSTMStack
+from memzoo.layers import MemoryBackbone
 from memzoo.models.big_language_model_presets import PRESETS
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.presets import register_presets
@@ -110,33 +109,20 @@ class BigLanguageModel(LanguageModel):
             vocab_size, embedding_dim, dtype=self.dtype_policy,
             name="token_embedding",
         )
-        self.token_lstms = StatefulLSTMStack(
-            hidden_dim, lstm_layers, dropout, dtype=self.dtype_policy,
-            name="token_lstms",
+        self.backbone = MemoryBackbone(
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            working_memory=working_memory,
+            long_short_term_memory=long_short_term_memory,
+            segment_length=segment_length,
+            lstm_layers=lstm_layers,
+            dropout=dropout,
+            dtype=self.dtype_policy,
+            name="backbone",
         )
-        self.input_projection = None
-        if lstm_layers == 0 and embedding_dim != hidden_dim:
-            self.input_projection = keras.layers.Dense(
-                hidden_dim, dtype=self.dtype_policy, name="input_projection"
-            )
-        self.blocks = [
-            MemoryBlock(
-                num_heads=num_heads,
-                working_memory=working_memory,
-                long_short_term_memory=long_short_term_memory,
-                segment_length=segment_length or working_memory,
-                intermediate_dim=4 * hidden_dim,
-                dropout=dropout,
-                dtype=self.dtype_policy,
-                name=f"memory_block_{index}",
-            )
-            for index in range(num_layers)
-        ]
         self.dropout_layer = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
-        )
-        self.final_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=self.dtype_policy, name="final_norm"
         )
         self.lm_head = keras.layers.Dense(
             vocab_size, dtype=self.dtype_policy, name="lm_head"
@@ -157,71 +143,32 @@ class BigLanguageModel(LanguageModel):
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
-        shape = (*input_shape, self.embedding_dim)
-        self.token_lstms.build(shape)
-        if self.input_projection is not None:
-            self.input_projection.build(shape)
-        shape = (*input_shape, self.hidden_dim)
-        for block in self.blocks:
-            block.build(shape)
-        self.final_norm.build(shape)
-        self.lm_head.build(shape)
+        self.backbone.build((*input_shape, self.embedding_dim))
+        self.lm_head.build((*input_shape, self.hidden_dim))
         self.built = True
 
-    def get_initial_state(self, batch_size):
-        """The state at the start of a stream: a dict of fixed-shape tensors.
+    @property
+    def blocks(self):
+        """The backbone's `MemoryBlock`s."""
+        return self.backbone.blocks
 
-        `lstm_<i>_h`, `lstm_<i>_c` `[batch, hidden]`; per block
-        `block_<i>_keys`, `block_<i>_values` `[batch, W - 1, heads, head]`
-        and, when M > 0, `block_<i>_slots` `[batch, M, hidden]` with the
-        running write attention of the current segment
-        (`block_<i>_write_max`, `_write_sum`, `_write_accumulator`);
-        `window_fill` and `segment_position`, int32 `[batch]`.
-        """
+    def get_initial_state(self, batch_size):
+        """The state at the start of a stream: a dict of fixed-shape tensors
+        (see `memzoo.layers.MemoryBackbone.get_initial_state`)."""
         if not self.built:
             self.build((None, None))
-        state = self.token_lstms.get_initial_state(batch_size)
-        for index, block in enumerate(self.blocks):
-            for name, value in block.get_initial_state(batch_size).items():
-                state[f"block_{index}_{name}"] = value
-        state["window_fill"] = ops.zeros((batch_size,), "int32")
-        state["segment_position"] = ops.zeros((batch_size,), "int32")
-        return state
+        return self.backbone.get_initial_state(batch_size)
 
     def call(self, token_ids, initial_state=None, return_state=False,
              training=None):
         token_ids = self._check_token_ids(token_ids)
-        length = ops.shape(token_ids)[1]
         if initial_state is None:
             initial_state = self.get_initial_state(ops.shape(token_ids)[0])
         x = self.token_embedding(token_ids)
         x = self.dropout_layer(x, training=training)
-        x, state = self.token_lstms(x, initial_state, training=training)
-        if self.input_projection is not None:
-            x = self.input_projection(x)
-        window_fill = initial_state["window_fill"]
-        segment_position = initial_state["segment_position"]
-        for index, block in enumerate(self.blocks):
-            prefix = f"block_{index}_"
-            block_state = {
-                name[len(prefix):]: value
-                for name, value in initial_state.items()
-                if name.startswith(prefix)
-            }
-            x, block_state = block(
-                x, block_state, window_fill, segment_position, training=training
-            )
-            state.update({prefix + name: v for name, v in block_state.items()})
-        logits = self.lm_head(self.final_norm(x))
-        if not return_state:
-            return ops.cast(logits, "float32")
-        state["window_fill"] = ops.minimum(
-            window_fill + length, self.working_memory - 1
-        )
-        state["segment_position"] = (segment_position + length) % (
-            self.segment_length or self.working_memory
-        )
-        return ops.cast(logits, "float32"), state
+        x, state = self.backbone(x, initial_state, training=training)
+        logits = ops.cast(self.lm_head(x), "float32")
+        return (logits, state) if return_state else logits
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.vocab_size)

@@ -3,8 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
-from memzoo.layers import MemoryBlock
-from memzoo.layers import StatefulLSTMStack
+from memzoo.layers import MemoryBackbone
 from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.models.presets import register_presets
 from memzoo.models.text_classifier_presets import PRESETS
@@ -190,30 +189,17 @@ class TextClassifier(ZooModel):
                 for index in range(num_layers)
             ]
         else:
-            self.token_lstms = StatefulLSTMStack(
-                hidden_dim, 1 if lstm_layers is None else lstm_layers, dropout,
-                dtype=self.dtype_policy, name="token_lstms",
-            )
-            self.input_projection = None
-            if lstm_layers == 0 and embedding_dim != hidden_dim:
-                self.input_projection = keras.layers.Dense(
-                    hidden_dim, dtype=self.dtype_policy, name="input_projection"
-                )
-            self.blocks = [
-                MemoryBlock(
-                    num_heads=4 if num_heads is None else num_heads,
-                    working_memory=working_memory,
-                    long_short_term_memory=long_short_term_memory,
-                    segment_length=segment_length or working_memory,
-                    intermediate_dim=4 * hidden_dim,
-                    dropout=dropout,
-                    dtype=self.dtype_policy,
-                    name=f"memory_block_{index}",
-                )
-                for index in range(num_layers)
-            ]
-            self.final_norm = keras.layers.LayerNormalization(
-                epsilon=1e-5, dtype=self.dtype_policy, name="final_norm"
+            self.memory_backbone = MemoryBackbone(
+                hidden_dim=hidden_dim,
+                num_layers=num_layers,
+                num_heads=4 if num_heads is None else num_heads,
+                working_memory=working_memory,
+                long_short_term_memory=long_short_term_memory,
+                segment_length=segment_length,
+                lstm_layers=1 if lstm_layers is None else lstm_layers,
+                dropout=dropout,
+                dtype=self.dtype_policy,
+                name="memory_backbone",
             )
         self.pooling_layer = None
         if pooling == "mean":
@@ -285,13 +271,7 @@ class TextClassifier(ZooModel):
                 shape = (*input_shape, width * (1 + self.bidirectional))
             width = shape[-1]
         else:
-            self.token_lstms.build(shape)
-            if self.input_projection is not None:
-                self.input_projection.build(shape)
-            shape = (*input_shape, width)
-            for block in self.blocks:
-                block.build(shape)
-            self.final_norm.build(shape)
+            self.memory_backbone.build(shape)
         if self.pooling_layer is not None:
             self.pooling_layer.build((*input_shape, width))
         self.classifier_head.build((input_shape[0], width))
@@ -326,20 +306,10 @@ class TextClassifier(ZooModel):
         return ops.softmax(logits, axis=-1)
 
     def _read_with_memory(self, x, training):
-        """Token LSTMs then memory blocks, from a fresh state for each text."""
-        batch_size = ops.shape(x)[0]
-        x, _ = self.token_lstms(
-            x, self.token_lstms.get_initial_state(batch_size), training=training
-        )
-        if self.input_projection is not None:
-            x = self.input_projection(x)
-        start = ops.zeros((batch_size,), "int32")
-        for block in self.blocks:
-            x, _ = block(
-                x, block.get_initial_state(batch_size), start, start,
-                training=training,
-            )
-        return self.final_norm(x)
+        """The memory backbone, from a fresh state for each text."""
+        state = self.memory_backbone.get_initial_state(ops.shape(x)[0])
+        x, _ = self.memory_backbone(x, state, training=training)
+        return x
 
     def classify(self, texts, max_length=None):
         """Class probabilities `[batch, num_classes]` of strings.
