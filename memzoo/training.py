@@ -397,18 +397,24 @@ def compile_for_training(model, learning_rate, steps, warmup_steps, jit_compile,
     if not answer_only:
         model.compile(optimizer=optimizer, jit_compile=bool(jit_compile))
         return
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(
+    model.compile(optimizer=optimizer, jit_compile=bool(jit_compile),
+                  **weighted_token_scores())
+
+
+def weighted_token_scores():
+    """`compile` arguments for next-token logits whose loss, accuracy and bits
+    per character are means over the tokens the batches' `sample_weight`
+    marks (a memory task's answer), or over every token without weights."""
+    return {
+        "loss": keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
         ),
-        metrics=[],
-        weighted_metrics=[
+        "metrics": [],
+        "weighted_metrics": [
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             BitsPerCharacter(),
         ],
-        jit_compile=bool(jit_compile),
-    )
+    }
 
 
 def fit_callbacks(log_dir=None):

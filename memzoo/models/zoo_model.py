@@ -33,9 +33,8 @@ class ZooModel(PresetMixin, keras.Model):
         arguments = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
                      **kwargs}
         for name, value in self.compile_defaults().items():
-            if isinstance(arguments.get(name, "auto"), str) and (
-                arguments.get(name, "auto") == "auto"
-            ):
+            given = arguments.get(name, "auto")
+            if isinstance(given, str) and given == "auto":
                 arguments[name] = value
         if jit_compile is True:
             self._use_xla_compatible_layers()
