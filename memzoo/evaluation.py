@@ -175,7 +175,17 @@ def forecast_baselines(splits, output_steps, season):
     """Mean absolute errors of the naive forecast (the last value, repeated)
     and the seasonal-naive one (the value a season before each target) on
     the held-out tail of `splits` (a `memzoo.data.series.SeriesDatasets`),
-    in the series' units."""
+    in the series' units.
+
+    Example:
+
+    ```python
+    splits = memzoo.data.series.series_datasets(
+        np.sin(np.arange(200) / 5.0), window=20, batch_size=16, test_size=40)
+    memzoo.evaluation.forecast_baselines(splits, output_steps=1, season=31)
+    # {'naive': 0.1..., 'seasonal_naive': 0.0...}
+    ```
+    """
     values = splits.values[:, 0]
     # Forecast origins: the last input step of each held-out window.
     origins = np.arange(splits.test_start - 1, len(values) - output_steps)

@@ -431,6 +431,13 @@ def supervised_dataset(source, split="train", data_dir=None, text_feature=None,
     Returns:
         A `tf.data.Dataset` of pairs, e.g. `(text, label)` or
         `(source text, target text)`.
+
+    Example:
+
+    ```python
+    pairs = tf.data.Dataset.from_tensor_slices((["good", "bad"], [1, 0]))
+    text, label = next(iter(memzoo.data.supervised_dataset(pairs)))
+    ```
     """
     if isinstance(source, tf.data.Dataset):
         dataset = source
