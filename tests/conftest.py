@@ -14,6 +14,23 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+# The seed of the tests marked `training_outcome`; `make test-seeds`
+# (tests/seed_sweep.py) runs them for several, with oneDNN on and off, and
+# tabulates what each measured (`record_property`, in the JUnit XML report).
+SEED_VARIABLE = "MEMZOO_TEST_SEED"
+
+
+@pytest.fixture(scope="session")
+def seed():
+    """The seed a `training_outcome` test draws its weights and data with.
+
+    0 unless `MEMZOO_TEST_SEED` says otherwise. Such a test asserts what
+    training reaches, so it must hold for every seed (and for the other
+    kernels another CPU, or `TF_ENABLE_ONEDNN_OPTS=0`, picks), not only for
+    one lucky trajectory.
+    """
+    return int(os.environ.get(SEED_VARIABLE, "0"))
+
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():

@@ -27,6 +27,10 @@ TINY = {
 # The real pairs the model overfits: short ones, so a few hundred steps do.
 NUM_PAIRS = 24
 MAX_BYTES = 20
+BYTES = memzoo.data.ByteTokenizer()
+END_ID = BYTES.end_id
+TEXTS = ["Open file", "Datei öffnen", "x", "Hello world", "", "Save as", "你好",
+         "Quit"]
 
 
 def make_model(**overrides):
@@ -47,6 +51,47 @@ def perturbed_model(**overrides):
         [rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()]
     )
     return model
+
+
+def forced_model(token_id):
+    """Ignores its inputs: each step's distribution is the same, with
+    `token_id` far the likeliest and the end id (unless it is `token_id`)
+    far the least likely, so both searches return `token_id` repeated."""
+    model = make_model()
+    model.build((None, None))
+    bias = np.random.default_rng(0).normal(0, 1, 259)
+    bias[END_ID] = -10.0
+    bias[token_id] = 5.0
+    kernel = np.zeros_like(model.output_projection.kernel.numpy())
+    model.output_projection.set_weights([kernel, bias.astype("float32")])
+    return model, tf.nn.log_softmax(bias).numpy()
+
+
+def assert_scores_are_log_probabilities(model, sources, beam_size, max_length,
+                                        atol=1e-4):
+    """`translate()`'s scores are `log_probability` of what it returned.
+
+    Checks the ids for every source and the strings wherever they carry the
+    ids' bytes; returns `(ids, scores, which strings do)`.
+    """
+    ids, scores = model.translate(sources, beam_size=beam_size,
+                                  max_length=max_length,
+                                  return_log_probability=True, return_ids=True)
+    np.testing.assert_allclose(
+        model.log_probability(sources, ids, max_length=max_length), scores,
+        atol=atol)
+    texts = model.translate(sources, beam_size=beam_size, max_length=max_length)
+    exact = np.array([
+        text.encode("utf-8") == data
+        for text, data in zip(texts, BYTES.detokenize(ids).numpy())
+    ])
+    if exact.any():
+        kept = [(source, text) for source, text, keep in zip(sources, texts, exact)
+                if keep]
+        np.testing.assert_allclose(
+            model.log_probability(*map(list, zip(*kept)), max_length=max_length),
+            scores[exact], atol=atol)
+    return ids, scores, exact
 
 
 class TestSeq2SeqTranslator(ModelTests):
@@ -129,8 +174,13 @@ def test_translate_gives_back_the_inputs_form():
     model = perturbed_model()
     text = model.translate("Open file", max_length=6)
     assert isinstance(text, str) and len(text.encode("utf-8", "replace")) <= 3 * 6
+    # One source, before any batch: its beams once lost their batch
+    # dimension in the loop.
+    assert isinstance(model.translate("你好", beam_size=2, max_length=4), str)
     texts = model.translate(["你好", ""], beam_size=2, max_length=4)
     assert isinstance(texts, list) and len(texts) == 2
+    ids = model.translate(["你好", ""], max_length=4, return_ids=True)
+    assert ids.shape == (2, 4) and ids.dtype == np.int32
     ids = model.translate([[5, 6, 7], [8]], max_length=5)
     assert ids.shape == (2, 5) and ids.dtype == np.int32
     # Pad, start and end ids are never part of a translation.
@@ -155,6 +205,62 @@ def test_beam_search_of_one_beam_is_greedy_search():
     np.testing.assert_array_equal(beam_ids, greedy_ids)
     np.testing.assert_allclose(beam_scores, greedy_scores, rtol=1e-6)
     np.testing.assert_array_equal(model.translate(source, max_length=7), greedy_ids)
+
+
+@pytest.mark.parametrize("end_bias", [0.0, 0.9])
+def test_untrained_scores_are_the_log_probabilities_of_the_outputs(end_bias):
+    model = perturbed_model()
+    # Without help an untrained model never ends within max_length; raising
+    # the end id's bias a little makes it end on some sources only.
+    model.output_projection.bias.assign_add(
+        end_bias * np.eye(259, dtype="float32")[END_ID])
+    for beam_size in (1, 3):
+        ids, _, exact = assert_scores_are_log_probabilities(
+            model, TEXTS, beam_size, max_length=8)
+        cut = np.count_nonzero(ids, axis=1) == 8
+        # The cases the scores once missed are all here: translations cut at
+        # max_length (with an end bias, beside ended ones), and bytes that
+        # are not valid UTF-8, which their strings cannot carry.
+        assert cut.all() if end_bias == 0 else (0 < cut.sum() < len(TEXTS))
+        assert 0 < exact.sum() < len(TEXTS)
+
+
+@pytest.mark.parametrize("token_id", [END_ID, 0xC3 + 3],
+                         ids=["ended", "cut_invalid"])
+def test_scores_of_an_ended_and_a_cut_invalid_translation(token_id):
+    model, log_softmax = forced_model(token_id)
+    ended = token_id == END_ID
+    # Nothing, or b"\xc3\xc3\xc3": cut at max_length and no UTF-8.
+    expected_ids = np.full((2, 3), 0 if ended else token_id)
+    expected = log_softmax[END_ID] if ended else 3 * log_softmax[token_id]
+    ids, scores = model.translate(TEXTS[:2], max_length=3,
+                                  return_log_probability=True, return_ids=True)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(scores, [expected] * 2, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.log_probability(TEXTS[:2], ids, max_length=3), scores, rtol=1e-5)
+    # Beam search, for one source: a string, or 1-D ids.
+    text = model.translate(TEXTS[0], beam_size=2, max_length=3)
+    assert text == ("" if ended else "\ufffd" * 3)
+    row, score = model.translate(TEXTS[0], beam_size=2, max_length=3,
+                                 return_log_probability=True, return_ids=True)
+    np.testing.assert_array_equal(row, expected_ids[0])
+    assert score == pytest.approx(expected, rel=1e-5)
+    assert model.log_probability(TEXTS[0], row, max_length=3) == pytest.approx(
+        score)
+    # Without max_length every translation is scored as ended: a cut one
+    # then pays for an end token it never had (what the scores were once
+    # checked against).
+    assert model.log_probability(TEXTS[0], row) == pytest.approx(
+        score + (0 if ended else log_softmax[END_ID]))
+    if ended:
+        assert model.log_probability(TEXTS[0], text, max_length=3) == pytest.approx(
+            score)
+    else:
+        # Three U+FFFD are nine other bytes, more than max_length allowed.
+        with pytest.raises(ValueError, match="`translations`. Expected at most "
+                           "max_length=3 tokens.*Received: 9 tokens.*return_ids"):
+            model.log_probability(TEXTS[0], text, max_length=3)
 
 
 def test_string_translation_runs_inside_a_graph():
@@ -220,6 +326,11 @@ def test_bad_inputs():
         model((random_ids(2, 3), np.full((2, 3), 259)))
     with pytest.raises(ValueError, match="`translations`. Expected one per source"):
         model.log_probability([[5, 6]], [[5], [6]])
+    with pytest.raises(ValueError, match="`max_length`. Expected a strictly positive"):
+        model.log_probability([[5, 6]], [[5]], max_length=0)
+    with pytest.raises(ValueError, match="`translations`. Expected at most "
+                       "max_length=2 tokens.*Received: 3 tokens in translation 1"):
+        model.log_probability([[5], [6]], [[5, 0, 0], [5, 6, 7]], max_length=2)
 
 
 # === Data: real en->de pairs, and ted_hrlr_translate through tfds ===
@@ -238,9 +349,9 @@ def real_pairs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(real_pairs):
+def trained(real_pairs, seed):
     """A translator overfit on NUM_PAIRS real pairs (XLA, 200 steps)."""
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     pairs = real_pairs[:NUM_PAIRS]
     dataset = memzoo.data.translation_dataset(
         tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*pairs)))),
@@ -256,7 +367,8 @@ def trained(real_pairs):
 
 
 @pytest.mark.slow
-def test_overfits_real_pairs_to_a_high_bleu(trained, real_pairs):
+@pytest.mark.training_outcome
+def test_overfits_real_pairs_to_a_high_bleu(trained, real_pairs, record_property):
     model, untrained_bleu = trained
     sources, references = zip(*real_pairs[:NUM_PAIRS])
     greedy, translations = translation_bleu(model, sources, references,
@@ -265,28 +377,33 @@ def test_overfits_real_pairs_to_a_high_bleu(trained, real_pairs):
                                max_length=MAX_BYTES + 2)
     print(f"BLEU on {NUM_PAIRS} training pairs: untrained {untrained_bleu:.1f}, "
           f"greedy {greedy.score:.1f}, beam 4 {beam.score:.1f}")
+    record_property("bleu_greedy", greedy.score)
+    record_property("bleu_beam", beam.score)
     assert untrained_bleu < 5
     assert greedy.score > 90 and beam.score > 90
     assert sum(t == r for t, r in zip(translations, references)) >= NUM_PAIRS - 2
 
 
 @pytest.mark.slow
+@pytest.mark.training_outcome
 def test_beam_search_is_at_least_as_likely_as_greedy(trained, real_pairs):
     model, _ = trained
     # Training sources (confident) and unseen ones (where the searches part).
+    # Both searches' scores are first checked to be the log-probabilities of
+    # their outputs, cut at max_length or not valid UTF-8 as another
+    # machine's model may make them, so the two are compared on one measure.
+    # The tolerance is XLA's loop against the eager teacher-forced pass.
     sources = [en for en, _ in real_pairs]
-    greedy, greedy_scores = model.translate(sources, max_length=MAX_BYTES + 2,
-                                            return_log_probability=True)
-    beam, beam_scores = model.translate(sources, beam_size=4, max_length=MAX_BYTES + 2,
-                                        return_log_probability=True)
-    assert np.all(beam_scores >= greedy_scores - 1e-4)
-    assert greedy != beam  # The unseen sources make the comparison informative.
-    # The loops' scores are the teacher-forced log-probabilities of their
-    # outputs (each ends within max_length: the end token is counted).
-    np.testing.assert_allclose(model.log_probability(sources, greedy),
-                               greedy_scores, atol=1e-3)
-    np.testing.assert_allclose(model.log_probability(sources, beam),
-                               beam_scores, atol=1e-3)
+    _, greedy_scores, _ = assert_scores_are_log_probabilities(
+        model, sources, 1, MAX_BYTES + 2, atol=1e-3)
+    _, beam_scores, _ = assert_scores_are_log_probabilities(
+        model, sources, 4, MAX_BYTES + 2, atol=1e-3)
+    gain = beam_scores - greedy_scores
+    assert np.all(gain[:NUM_PAIRS] >= -1e-4)
+    # On an unseen source a pruned search can lose greedy's translation (with
+    # seed 3, 2 of the 16 do, as a reference beam search confirms); it must
+    # still win on balance, and somewhere, or the comparison says nothing.
+    assert (gain > 1e-4).sum() > (gain < -1e-4).sum() and gain.sum() > 0
 
 
 @pytest.mark.slow

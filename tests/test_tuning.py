@@ -172,19 +172,24 @@ def test_bayesian_search_runs(capsys, corpus, tmp_path):  # noqa: F811
     assert all(math.isfinite(float(row["val_loss"])) for row in rows)
 
 
-def test_on_a_memory_task_the_search_finds_that_slots_are_needed(tmp_path):
+@pytest.mark.training_outcome
+def test_on_a_memory_task_the_search_finds_that_slots_are_needed(
+    tmp_path, seed, record_property
+):
     # The answer lies 34 tokens back, W = 8 and one block without a token
     # LSTM: without slots the value is out of reach, chance is ln(10).
     rows = tuning.tune(
         str(tmp_path), data_source="associative_recall:num_pairs=1,distance=32",
         tuner="grid", working_memory_range=(8, 8), long_short_term_memory_choices=[0, 4],
         steps=200, epochs=4, batch_size=32, learning_rate=1e-2, warmup_steps=10,
-        validation_batches=4, jit_compile=False,
+        validation_batches=4, jit_compile=False, seed=seed,
         overrides={"embedding_dim": 16, "hidden_dim": 32, "num_heads": 2,
                    "num_layers": 1, "lstm_layers": 0},
     )
     assert len(rows) == 2
     best, worst = rows
+    record_property("val_loss_with_slots", best["val_loss"])
+    record_property("val_loss_without_slots", worst["val_loss"])
     assert best["long_short_term_memory"] == 4 and worst["long_short_term_memory"] == 0
     assert worst["val_loss"] > math.log(10) - 0.1
     assert best["val_loss"] < 0.5

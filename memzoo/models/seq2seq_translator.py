@@ -66,6 +66,7 @@ class Seq2SeqTranslator(ZooModel):
     model.translate(["Hello", "Open file"], beam_size=3, max_length=8)
     ids, log_probability = model.translate(source, max_length=8,
                                            return_log_probability=True)
+    model.log_probability(source, ids, max_length=8)     # == log_probability
 
     pairs = tf.data.Dataset.from_tensor_slices((["Open file"], ["Datei öffnen"]))
     dataset = memzoo.data.translation_dataset(pairs, batch_size=1, max_length=16)
@@ -270,6 +271,7 @@ class Seq2SeqTranslator(ZooModel):
         max_length=128,
         return_log_probability=False,
         jit_compile=None,
+        return_ids=False,
     ):
         """Translates sources with a compiled greedy or beam-search loop.
 
@@ -281,16 +283,25 @@ class Seq2SeqTranslator(ZooModel):
                 likely partial translations at each step.
             max_length: int. The most target tokens (the end token counted)
                 a translation can have; longer ones are cut there.
-            return_log_probability: bool. Also return, per translation, the
-                sum of the log-probabilities of its tokens and of its end
-                token (when it ended within `max_length`).
+            return_log_probability: bool. Also return each translation's
+                score: the sum of the log-probabilities of its tokens and of
+                its end token, or of its tokens alone if it was cut at
+                `max_length` before it ended. It is always
+                `log_probability(inputs, translations, max_length)` of the
+                translations returned (as ids; as strings too when their
+                bytes are valid UTF-8).
             jit_compile: bool or `None`. Compile the loop with XLA; `None`
                 follows `compile(jit_compile=...)` and is off before.
+            return_ids: bool. Return ids even for string inputs. A string
+                cannot carry bytes that are not valid UTF-8 (they become
+                U+FFFD, other bytes), as in an untrained model's output or
+                one cut inside a character; the ids are the exact output.
 
         Returns:
             The translations in the inputs' form: strings for strings, ids
-            (`int32 [batch, time]` padded with 0, without start and end ids)
-            for ids; with `return_log_probability`, a pair
+            (`int32 [batch, max_length]` padded with 0, without start and
+            end ids; a row of `max_length` tokens was cut there) for ids or
+            with `return_ids`; with `return_log_probability`, a pair
             `(translations, float32 log-probabilities)`.
 
         A beam search's translation is most often at least as likely as the
@@ -311,7 +322,7 @@ class Seq2SeqTranslator(ZooModel):
         if isinstance(inputs, str):
             outputs = self.translate(
                 [inputs], beam_size, max_length, return_log_probability,
-                jit_compile,
+                jit_compile, return_ids,
             )
             if return_log_probability:
                 return outputs[0][0], outputs[1][0]
@@ -322,7 +333,7 @@ class Seq2SeqTranslator(ZooModel):
         decode = self._decode_function(beam_size, max_length, bool(jit_compile))
         target_ids, log_probability = decode(source_ids)
         outputs, log_probability = target_ids.numpy(), log_probability.numpy()
-        if _is_list_of_strings(inputs):
+        if _is_list_of_strings(inputs) and not return_ids:
             outputs = [
                 text.decode("utf-8", errors="replace")
                 for text in self._text_tokenizer().detokenize(outputs).numpy()
@@ -364,19 +375,32 @@ class Seq2SeqTranslator(ZooModel):
             errors="replace", replacement_char=0xFFFD,
         )
 
-    def log_probability(self, inputs, translations):
-        """`log p(translation, end | source)` of each pair, teacher-forced.
+    def log_probability(self, inputs, translations, max_length=None):
+        """`log p(translation | source)` of each pair, teacher-forced.
+
+        The sum of the log-probabilities of a translation's tokens and of
+        the end token after them; for a translation that `translate()` cut
+        at `max_length` before it ended, of its tokens alone. So with the
+        same `max_length`, this is the score `translate()` returns with its
+        translations.
 
         Args:
             inputs: strings or source ids, as in `translate()`.
-            translations: strings, or target ids padded with 0 without start
-                and end ids, as `translate()` returns them.
+            translations: strings, scored as their UTF-8 bytes, or target
+                ids padded with 0 without start and end ids, as
+                `translate()` returns them. Score `translate()`'s ids
+                (`return_ids=True`) rather than its strings when these may
+                hold U+FFFD: bytes that were not valid UTF-8 became it.
+            max_length: `None` or int. `None` scores every translation as
+                ended. An int is the `max_length` given to `translate()`: a
+                translation of `max_length` tokens was cut there and is
+                scored without an end token; a longer one is an error.
 
         Returns:
             float32 numpy array `[batch]` (a float for one string).
         """
         if isinstance(inputs, str):
-            return self.log_probability([inputs], [translations])[0]
+            return self.log_probability([inputs], [translations], max_length)[0]
         source_ids = self._source_ids(inputs)
         if _is_list_of_strings(translations):
             target = self._text_tokenizer().tokenize(tf.constant(translations))
@@ -389,6 +413,22 @@ class Seq2SeqTranslator(ZooModel):
                 "Invalid value for argument `translations`. Expected one per "
                 f"source ({num_sources}). Received: {num_targets}"
             )
+        lengths = target.row_lengths().numpy()
+        if max_length is None:
+            ended = np.ones_like(lengths, dtype=bool)
+        else:
+            max_length = check_integer("max_length", max_length)
+            if lengths.max() > max_length:
+                raise ValueError(
+                    "Invalid value for argument `translations`. Expected at "
+                    f"most max_length={max_length} tokens each, as "
+                    "`translate()` returns them. Received: "
+                    f"{lengths.max()} tokens in translation "
+                    f"{lengths.argmax()}. A string whose bytes were not "
+                    "valid UTF-8 is longer than them: score the ids "
+                    "(`translate(..., return_ids=True)`)."
+                )
+            ended = lengths < max_length
         start = tf.fill([target.nrows(), 1], START_ID)
         end = tf.fill([target.nrows(), 1], END_ID)
         target_in = _dense_ids(tf.concat([start, target], axis=1))
@@ -397,7 +437,10 @@ class Seq2SeqTranslator(ZooModel):
         token_log_probability = tf.gather(
             tf.nn.log_softmax(logits), target_out, batch_dims=2
         )
-        weights = tf.cast(target_out != PADDING_ID, tf.float32)
+        # The translation's tokens, then the end token only if it ended.
+        weights = tf.sequence_mask(
+            lengths + ended, tf.shape(target_out)[1], dtype=tf.float32
+        )
         return tf.reduce_sum(token_log_probability * weights, axis=1).numpy()
 
     def get_config(self):

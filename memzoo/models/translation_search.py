@@ -9,6 +9,7 @@ them, and stop once every translation has ended. `model` is a
 
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from memzoo.data import ByteTokenizer
 
@@ -39,10 +40,12 @@ def greedy_search(model, encoded, states, max_length):
     """The most likely token at each step, until the end id or `max_length`.
 
     Returns:
-        `(target ids [batch, max_length] padded with 0, float32 sum of the
-        tokens' log-probabilities [batch])`.
+        `(target ids [batch, max_length] padded with 0, float32 scores
+        [batch])`. A score sums the log-probabilities of the tokens and of
+        the end token, if there is one: a translation cut at `max_length`
+        has none. It is `model.log_probability(..., max_length)` of the ids.
     """
-    batch_size = tf.shape(encoded["mask"])[0]
+    batch_size = ops.shape(encoded["mask"])[0]
     positions = tf.range(max_length)
 
     def step(index, token, states, target_ids, log_probability, finished):
@@ -76,13 +79,17 @@ def greedy_search(model, encoded, states, max_length):
     )
     return strip_end(target_ids), log_probability
 
+
 def beam_search(model, encoded, states, max_length, beam_size):
     """The best of `beam_size` partial translations kept at each step.
 
     Returns:
         As `greedy_search`, the best beam's ids and score.
     """
-    batch_size = tf.shape(encoded["mask"])[0]
+    # The static batch size when there is one: with a tensor, the loop's
+    # reshapes lose one source's batch dimension (1), and its states no
+    # longer match the shapes they entered with.
+    batch_size = ops.shape(encoded["mask"])[0]
     vocab_size = model.target_vocab_size
     positions = tf.range(max_length)
     # Each source is read once and its encoding repeated for its beams,
