@@ -27,6 +27,22 @@ a `NeuralTuringMachine` the token signatures above with `predict` as well;
 a `SequenceRegressor` `serving_default` and `predict` (`series` float32
 `[batch, time, features]` -> `forecast`), `initial_state` and `step`.
 
+Every export is bounded, so that no request can take the server down
+(a `max_new_tokens` of 10^9 would otherwise abort the process on its
+allocation): `max_batch_size` (rows of `token_ids`, `series`, `prompt` or
+`text`, and `initial_state`'s `batch_size`), `max_input_length` (tokens per
+row, after tokenization for strings; steps per row of a series) and
+`max_new_tokens` (`generate`'s `max_new_tokens`, `translate`'s
+`max_length`) are fixed by `export_saved_model`'s arguments. A request
+above one is refused with an `InvalidArgumentError` that names the input,
+the limit and the value, checked before the model or a decode loop
+allocates anything. The `limits` signature (no inputs) returns the three as
+int32 scalars of those names, for gRPC and Python clients (TF Serving's
+REST API refuses a signature without inputs; its clients read the limit in
+the error). In `step`, the `state_<part>` inputs are the model's
+`initial_state`: one of another batch size than `token_ids` is refused with
+an error that names both.
+
 Each version also holds `assets.extra/tf_serving_warmup_requests`: one
 `PredictionLog` per signature, which TF Serving replays when it loads the
 version, so the first client request does not pay for tracing.
@@ -57,7 +73,10 @@ from memzoo.validation import check_integer
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-def export_saved_model(model, export_dir, version=None, tokenizer=None):
+def export_saved_model(
+    model, export_dir, version=None, tokenizer=None, max_batch_size=64,
+    max_input_length=4096, max_new_tokens=1024,
+):
     """Writes `model` as a SavedModel in TF Serving's layout.
 
     Args:
@@ -69,6 +88,12 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
             is never overwritten.
         tokenizer: `None` (the model's own, if any), `"byte"` or a
             tokenizer; with one, the `generate` signatures are added.
+        max_batch_size: int. The most rows a request may have (and the
+            most `batch_size` of `initial_state`).
+        max_input_length: int. The most tokens (a series: steps) per row of
+            a request, prompts and texts counted after tokenization.
+        max_new_tokens: int. The most `max_new_tokens` of `generate` and
+            `max_length` of `translate`.
 
     Returns:
         The version folder written.
@@ -85,6 +110,11 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
                                   max_new_tokens=tf.constant(8))
     ```
     """
+    limits = {
+        "max_batch_size": check_integer("max_batch_size", max_batch_size),
+        "max_input_length": check_integer("max_input_length", max_input_length),
+        "max_new_tokens": check_integer("max_new_tokens", max_new_tokens),
+    }
     version_dir = _version_dir(export_dir, version)
     if not model.built:
         # Token ids, a pair of them for a translator (the shapes SavedModel
@@ -97,11 +127,17 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
     archive = keras.export.ExportArchive()
     archive.track(model)
     if isinstance(model, TextClassifier):
-        warmup_requests = _add_classifier_endpoints(archive, model)
+        warmup_requests = _add_classifier_endpoints(archive, model, limits)
     elif isinstance(model, Seq2SeqTranslator):
-        warmup_requests = _add_translator_endpoints(archive, model)
+        warmup_requests = _add_translator_endpoints(archive, model, limits)
     else:
-        warmup_requests = _add_stateful_endpoints(archive, model, tokenizer)
+        warmup_requests = _add_stateful_endpoints(archive, model, tokenizer, limits)
+    archive.add_endpoint(
+        "limits",
+        lambda: {name: tf.constant(value, tf.int32) for name, value in limits.items()},
+        input_signature=[],
+    )
+    warmup_requests["limits"] = {}
 
     # Written beside the versions and renamed, so TF Serving, which polls
     # the base folder, never loads a half-written version.
@@ -122,7 +158,7 @@ def export_saved_model(model, export_dir, version=None, tokenizer=None):
     return version_dir
 
 
-def _add_stateful_endpoints(archive, model, tokenizer):
+def _add_stateful_endpoints(archive, model, tokenizer, limits):
     """A model that carries state: the language models, the Neural Turing
     Machine (token ids) and the forecaster (a float series `[batch, time,
     features]` -> `forecast`)."""
@@ -148,15 +184,24 @@ def _add_stateful_endpoints(archive, model, tokenizer):
         return {name[len("state_"):]: inputs[name] for name in state_spec}
 
     def serving_default(inputs):
+        inputs = _checked_rows(inputs, inputs_name, limits)
         return {outputs_name: _float32(model(inputs, training=False))}
 
     def initial_state(batch_size):
+        batch_size = _after([_assert_in_range(
+            batch_size, 1, limits["max_batch_size"], "batch_size", "max_batch_size",
+        )], batch_size)
         state = model.get_initial_state(batch_size)
         return {f"state_{name}": value for name, value in state.items()}
 
     def step(inputs):
-        outputs, state = model(inputs[inputs_name], initial_state=as_model_state(inputs),
-                               return_state=True, training=False)
+        rows = _checked_rows(inputs[inputs_name], inputs_name, limits)
+        # Checked here too, for an error that names the served input (a
+        # forecaster's own names it `inputs`).
+        state = model._check_state(as_model_state(inputs), tf.shape(rows)[0],
+                                   inputs_name)
+        outputs, state = model(rows, initial_state=state, return_state=True,
+                               training=False)
         outputs = {outputs_name: _float32(outputs)}
         outputs.update({f"state_{name}": value for name, value in state.items()})
         return outputs
@@ -174,7 +219,7 @@ def _add_stateful_endpoints(archive, model, tokenizer):
                          input_signature=[{inputs_name: inputs_spec, **state_spec}])
     generates = tokenizer is not None and isinstance(model, LanguageModel)
     if generates:
-        _add_generate_endpoints(archive, model, tokenizer)
+        _add_generate_endpoints(archive, model, tokenizer, limits)
 
     # One request per signature, with inputs that every vocabulary accepts.
     warmup_ids = (np.zeros([1, 8, model.features], np.float32) if series
@@ -202,13 +247,14 @@ def _add_stateful_endpoints(archive, model, tokenizer):
     return warmup_requests
 
 
-def _add_classifier_endpoints(archive, model):
+def _add_classifier_endpoints(archive, model, limits):
     """`serving_default` (token ids -> probabilities) and, with a tokenizer,
     `classify` (strings -> probabilities)."""
     token_ids_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
     archive.add_endpoint(
         "serving_default",
-        lambda token_ids: {"probabilities": _float32(model(token_ids, training=False))},
+        lambda token_ids: {"probabilities": _float32(model(
+            _checked_rows(token_ids, "token_ids", limits), training=False))},
         input_signature=[token_ids_spec],
     )
     requests = {"serving_default": {"token_ids": np.ones([1, 8], np.int32)}}
@@ -218,22 +264,36 @@ def _add_classifier_endpoints(archive, model):
             if not model.text_vectorization.built:
                 model.text_vectorization.build((None,))
             archive.track(model.text_vectorization)
+
+        def classify(text):
+            # Tokenized once more for the check, which `classify` (and its
+            # model call) then waits for.
+            if model.text_vectorization is None:
+                lengths = get_tokenizer(model.tokenizer).tokenize(text).row_lengths()
+            else:
+                # The words the vocabulary looks up (0 pads the rows).
+                lengths = tf.math.count_nonzero(model.text_vectorization(text), axis=1)
+            text = _checked_texts(text, lengths, "text", limits)
+            return {"probabilities": _float32(model.classify(text))}
+
         archive.add_endpoint(
-            "classify",
-            lambda text: {"probabilities": _float32(model.classify(text))},
+            "classify", classify,
             input_signature=[tf.TensorSpec([None], tf.string, name="text")],
         )
         requests["classify"] = {"text": np.array([b"Hello"])}
     return requests
 
 
-def _add_translator_endpoints(archive, model):
+def _add_translator_endpoints(archive, model, limits):
     """`serving_default` (source ids, target ids -> logits) and, with a
     tokenizer, `translate` (strings -> strings, greedy)."""
+    def serving_default(source_ids, target_ids):
+        source_ids = _checked_rows(source_ids, "source_ids", limits)
+        target_ids = _checked_rows(target_ids, "target_ids", limits)
+        return {"logits": _float32(model((source_ids, target_ids), training=False))}
+
     archive.add_endpoint(
-        "serving_default",
-        lambda source_ids, target_ids: {"logits": _float32(
-            model((source_ids, target_ids), training=False))},
+        "serving_default", serving_default,
         input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids"),
                          tf.TensorSpec([None, None], tf.int32, name="target_ids")],
     )
@@ -241,9 +301,12 @@ def _add_translator_endpoints(archive, model):
     requests = {"serving_default": {"source_ids": ones, "target_ids": ones}}
     if model.tokenizer is not None:
         def translate(text, max_length):
-            tf.debugging.assert_positive(
-                max_length, "Invalid value for input `max_length`. Expected "
-                "an integer >= 1.")
+            # Tokenized once more for the check, which decoding waits for.
+            lengths = get_tokenizer(model.tokenizer).tokenize(text).row_lengths()
+            text = _checked_texts(text, lengths, "text", limits)
+            max_length = _after([_assert_in_range(
+                max_length, 1, limits["max_new_tokens"], "max_length", "max_new_tokens",
+            )], max_length)
             return {"translation": _valid_utf8(model.translate_text(text, 1, max_length))}
 
         archive.add_endpoint(
@@ -305,6 +368,69 @@ def _float32(logits):
     return tf.cast(logits, tf.float32)
 
 
+# Where an error above a limit sends the client. (No apostrophe: an
+# assertion's message escapes it.)
+_LIMITS_NOTE = "(the export limit `{limit}`, which the `limits` signature returns)"
+
+
+def _assert_in_range(value, low, high, name, limit):
+    """Asserts that the int32 scalar input `name` is in [low, high]."""
+    return tf.debugging.Assert((value >= low) & (value <= high), [
+        f"Invalid value for input `{name}`. Expected an integer from {low} to "
+        f"{high} {_LIMITS_NOTE.format(limit=limit)}. Received: {name}=", value,
+    ])
+
+
+def _assert_count(value, limits, limit, name, unit, minimum=0):
+    """Asserts that `value`, a count of `unit` in the input `name`, is at
+    most `limits[limit]` (and at least `minimum`)."""
+    expected = (f"from {minimum} to {limits[limit]}" if minimum
+                else f"at most {limits[limit]}")
+    return tf.debugging.Assert((value >= minimum) & (value <= limits[limit]), [
+        f"Invalid value for input `{name}`. Expected {expected} {unit} "
+        f"{_LIMITS_NOTE.format(limit=limit)}. Received:", value, unit,
+    ])
+
+
+def _after(checks, value):
+    """`value`, read only once `checks` passed.
+
+    In a graph an op runs as soon as its inputs exist; through this, the
+    model or decode loop that reads `value` cannot start (and allocate)
+    before a request above a limit is refused.
+    """
+    with tf.control_dependencies(checks):
+        return tf.identity(value)
+
+
+def _checked_rows(inputs, name, limits):
+    """`inputs` `[batch, time, ...]`, once within `max_batch_size` and
+    `max_input_length`."""
+    shape = tf.shape(inputs)
+    unit = "steps" if inputs.dtype.is_floating else "tokens"
+    return _after([
+        _assert_count(shape[0], limits, "max_batch_size", name, "rows"),
+        _assert_count(shape[1], limits, "max_input_length", name, f"{unit} per row"),
+    ], inputs)
+
+
+def _text_checks(lengths, name, limits, minimum=0):
+    """Checks of a batch of texts (at least `minimum`), from their lengths in
+    tokens."""
+    longest = tf.reduce_max(tf.concat([[0], tf.cast(lengths, tf.int32)], 0))
+    return [
+        _assert_count(tf.size(lengths), limits, "max_batch_size", name, "texts",
+                      minimum),
+        _assert_count(longest, limits, "max_input_length", name, "tokens per text"),
+    ]
+
+
+def _checked_texts(text, lengths, name, limits):
+    """`text`, once within `max_batch_size` and, by its `lengths` in tokens,
+    `max_input_length`."""
+    return _after(_text_checks(lengths, name, limits), text)
+
+
 class _ServingSampler(generation.Sampler):
     """Greedy when `temperature` <= 0, else top-`top_k` sampling (0: all)."""
 
@@ -323,18 +449,23 @@ class _ServingSampler(generation.Sampler):
         return tf.where(self.temperature > 0, sampled, greedy)
 
 
-def _add_generate_endpoints(archive, model, tokenizer):
+def _add_generate_endpoints(archive, model, tokenizer, limits):
     prompt_spec = tf.TensorSpec([None], tf.string, name="prompt")
     max_new_tokens_spec = tf.TensorSpec([], tf.int32, name="max_new_tokens")
 
     def generate_text(prompt, max_new_tokens, temperature, top_k, seed):
-        tf.debugging.assert_non_negative(
-            max_new_tokens,
-            "Invalid value for input `max_new_tokens`. Expected an integer >= 0.",
-        )
         ids = tokenizer.tokenize(prompt, add_start=True)
         lengths = tf.cast(ids.row_lengths(), tf.int32)
-        dense = ids.to_tensor()
+        checks = [
+            # An empty batch would leave the decode loop without a length.
+            *_text_checks(lengths, "prompt", limits, minimum=1),
+            _assert_in_range(max_new_tokens, 0, limits["max_new_tokens"],
+                             "max_new_tokens", "max_new_tokens"),
+        ]
+        # Everything below, the padding to `num_steps` first, waits for them.
+        with tf.control_dependencies(checks):
+            dense = ids.to_tensor()
+            max_new_tokens = tf.identity(max_new_tokens)
         shortest = tf.reduce_min(lengths)
         # As `generate()`: the common prefix in one call, then the rest of
         # longer prompts forced token by token while the others sample.

@@ -1,7 +1,8 @@
 """The checks every memzoo model that is not a language model must pass.
 
 keras-hub's `run_model_saving_test` and friends, as a class: a model's test
-module subclasses `ModelTests`, setting `model_class`, tiny `init_kwargs`,
+module subclasses `ModelTests` (`StatefulModelTests` for a model that
+carries state across calls), setting `model_class`, tiny `init_kwargs`,
 and `make_inputs` / `make_targets` (numpy arrays, or a tuple of them for a
 model with several inputs); pytest then runs each check below for it.
 Language models have their own, longer list in `language_model_tests.py`.
@@ -11,6 +12,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 
@@ -101,3 +103,33 @@ class ModelTests:
             model.fit(inputs, targets, batch_size=2, epochs=1, verbose=0, shuffle=False)
             results.append(model(inputs))
         np.testing.assert_allclose(results[0], results[1], atol=1e-4)
+
+
+class StatefulModelTests(ModelTests):
+    """`ModelTests` and the checks of a model whose calls take `initial_state=`
+    (from `get_initial_state(batch_size)`)."""
+
+    def test_a_state_of_another_batch_or_keys_is_refused(self):
+        model = self.make_model()
+        inputs = self.make_inputs(3)
+        model(inputs)
+        state = model.get_initial_state(2)
+        with pytest.raises(ValueError, match=r"`initial_state`. Expected a state for the batch size of `\w+`, 3, .*Received: a state for batch size 2"):
+            model(inputs, initial_state=state, return_state=True)
+        # Traced for any batch size: the batch is checked when it runs.
+        call = tf.function(
+            lambda inputs, state: model(inputs, initial_state=state),
+            input_signature=[
+                tf.TensorSpec([None, *inputs.shape[1:]], inputs.dtype),
+                {name: tf.TensorSpec([None, *value.shape[1:]], value.dtype)
+                 for name, value in state.items()},
+            ],
+        )
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`initial_state`.*Received: a state for batch size\] \[2\] \[and `\w+` of batch size\] \[3\]"):
+            call(inputs, state)
+        name = sorted(state)[0]
+        missing = {key: value for key, value in state.items() if key != name}
+        with pytest.raises(ValueError, match=rf"Expected a dict with the keys \[.*\], as `get_initial_state\(\)` returns. Received: missing keys \['{name}'\]"):
+            model(inputs[:2], initial_state=missing)
+        with pytest.raises(ValueError, match=r"Received: extra keys \['unknown'\]"):
+            model(inputs[:2], initial_state={**state, "unknown": state[name]})

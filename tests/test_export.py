@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,26 @@ from memzoo import cli
 
 # Run in a fresh interpreter that cannot import memzoo: a server has none.
 NO_MEMZOO = "import sys; sys.modules['memzoo'] = None\n"
+
+# Sends each bad request, then the good ones again: each bad one must be
+# refused with an error, and the same process must still answer as before.
+SEND_BAD_REQUESTS = """
+import numpy as np
+
+def send_bad_requests(bad_requests, good_requests):
+    expected = good_requests()
+    errors, answered_after = {}, {}
+    for name, request in bad_requests.items():
+        try:
+            request()
+            errors[name] = None
+        except Exception as error:
+            errors[name] = f"{type(error).__name__}: {error}"
+        answered_after[name] = all(
+            np.array_equal(answer, before)
+            for answer, before in zip(good_requests(), expected))
+    return errors, answered_after
+"""
 
 CLIENT_SCRIPT = NO_MEMZOO + """
 import json, os, threading
@@ -138,13 +159,14 @@ def test_every_signature_works_without_memzoo(exported):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["signatures"] == ["generate", "generate_sampled", "initial_state",
-                                    "serving_default", "step"]
+                                    "limits", "serving_default", "step"]
     # One warm-up request per signature, each answered with its outputs.
     assert sorted(name for name, _ in report["warmed"]) == report["signatures"]
     outputs = dict(report["warmed"])
     assert outputs["serving_default"] == ["logits"]
     assert outputs["step"] == ["logits", *outputs["initial_state"]]
     assert outputs["generate"] == ["text"]
+    assert outputs["limits"] == ["max_batch_size", "max_input_length", "max_new_tokens"]
     assert report["logits_shape"] == [2, 50, 259]
     assert report["streamed_difference"] < 1e-4
     assert report["threads_difference"] == 0.0
@@ -160,6 +182,95 @@ def test_every_signature_works_without_memzoo(exported):
     assert "token_ids" in errors["outside_vocabulary"]
     assert "expected to be a int32 tensor but is a float" in errors["wrong_dtype"]
     assert "max_new_tokens" in errors["negative_max_new_tokens"]
+
+
+BAD_REQUESTS_SCRIPT = NO_MEMZOO + SEND_BAD_REQUESTS + """
+import json
+import tensorflow as tf
+
+signatures = tf.saved_model.load(sys.argv[1]).signatures
+ones = lambda *shape: tf.ones(shape, tf.int32)
+generate = lambda prompt, max_new_tokens: signatures["generate"](
+    prompt=tf.constant(prompt), max_new_tokens=tf.constant(max_new_tokens))
+state = signatures["initial_state"](batch_size=tf.constant(2))
+errors, answered_after = send_bad_requests({
+    "max_new_tokens_1e9": lambda: generate(["To be"], 1_000_000_000),
+    "sampled_max_new_tokens_1e6": lambda: signatures["generate_sampled"](
+        prompt=tf.constant(["To be"]), max_new_tokens=tf.constant(1_000_000),
+        temperature=tf.constant(1.0), top_k=tf.constant(0), seed=tf.constant(0)),
+    "prompts_above_batch_limit": lambda: generate(["x"] * 65, 1),
+    # With the start token, 4097 tokens.
+    "prompt_above_length_limit": lambda: generate(["x" * 4096], 1),
+    "no_prompt": lambda: generate(np.array([], str), 1),
+    "token_ids_above_batch_limit": lambda: signatures["serving_default"](
+        token_ids=ones(65, 1)),
+    "token_ids_above_length_limit": lambda: signatures["serving_default"](
+        token_ids=ones(1, 4097)),
+    "step_above_length_limit": lambda: signatures["step"](token_ids=ones(2, 4097), **state),
+    "step_with_a_state_of_another_batch": lambda: signatures["step"](
+        token_ids=ones(3, 2), **state),
+    "batch_size_0": lambda: signatures["initial_state"](batch_size=tf.constant(0)),
+    "batch_size_above_limit": lambda: signatures["initial_state"](
+        batch_size=tf.constant(65)),
+}, lambda: [generate(["To be"], 4)["text"].numpy(),
+            signatures["serving_default"](token_ids=ones(1, 3))["logits"].numpy()])
+print(json.dumps({
+    "limits": {name: int(value) for name, value in signatures["limits"]().items()},
+    "errors": errors,
+    "answered_after": answered_after,
+}))
+"""
+
+# What the client reads in each refusal, after "InvalidArgumentError".
+LIMIT = r" \(the export limit `{}`, which the `limits` signature returns\)"
+REFUSALS = {
+    "max_new_tokens_1e9": r"Invalid value for input `max_new_tokens`. Expected an integer "
+                          r"from 0 to 1024" + LIMIT.format("max_new_tokens")
+                          + r". Received: max_new_tokens=\] \[1000000000\]",
+    "sampled_max_new_tokens_1e6": r"`max_new_tokens`. Expected an integer from 0 to 1024"
+                                  r".*Received: max_new_tokens=\] \[1000000\]",
+    "prompts_above_batch_limit": r"Invalid value for input `prompt`. Expected from 1 to 64 "
+                                 r"texts" + LIMIT.format("max_batch_size")
+                                 + r". Received:\] \[65\] \[texts\]",
+    "prompt_above_length_limit": r"`prompt`. Expected at most 4096 tokens per text"
+                                 + LIMIT.format("max_input_length")
+                                 + r". Received:\] \[4097\] \[tokens per text\]",
+    "no_prompt": r"`prompt`. Expected from 1 to 64 texts.*Received:\] \[0\] \[texts\]",
+    "token_ids_above_batch_limit": r"Invalid value for input `token_ids`. Expected at most "
+                                   r"64 rows" + LIMIT.format("max_batch_size")
+                                   + r". Received:\] \[65\] \[rows\]",
+    "token_ids_above_length_limit": r"`token_ids`. Expected at most 4096 tokens per row"
+                                    + LIMIT.format("max_input_length")
+                                    + r". Received:\] \[4097\] \[tokens per row\]",
+    "step_above_length_limit": r"`token_ids`. Expected at most 4096 tokens per row.*"
+                               r"Received:\] \[4097\]",
+    "step_with_a_state_of_another_batch": r"Invalid value for argument `initial_state`. "
+                                          r"Expected a state for the batch size of "
+                                          r"`token_ids`. Received: a state for batch size"
+                                          r"\] \[2\] \[and `token_ids` of batch size\] \[3\]",
+    "batch_size_0": r"Invalid value for input `batch_size`. Expected an integer from 1 to "
+                    r"64" + LIMIT.format("max_batch_size") + r". Received: batch_size=\] \[0\]",
+    "batch_size_above_limit": r"`batch_size`. Expected an integer from 1 to 64.*"
+                              r"Received: batch_size=\] \[65\]",
+}
+
+
+@pytest.mark.slow
+def test_requests_above_the_limits_are_refused_and_the_server_lives_on(exported):
+    _, path = exported
+    result = subprocess.run([sys.executable, "-c", BAD_REQUESTS_SCRIPT, path],
+                            capture_output=True, text=True, timeout=600)
+    # A request that allocated without bound would abort the process (134).
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["limits"] == {"max_batch_size": 64, "max_input_length": 4096,
+                                "max_new_tokens": 1024}
+    assert sorted(report["errors"]) == sorted(REFUSALS)
+    for name, refusal in REFUSALS.items():
+        error = report["errors"][name]
+        assert error and error.startswith("InvalidArgumentError"), (name, error)
+        assert re.search(refusal, error), (name, error)
+    assert all(report["answered_after"].values()), report["answered_after"]
 
 
 @pytest.mark.slow
@@ -207,13 +318,21 @@ def _saved_model_proto(path):
 def test_export_command_writes_the_preset(capsys, tmp_path):
     base = tmp_path / "biglm_tiny"
     assert cli.main(["export", "--preset", "biglm_tiny", "--output", str(base),
-                     "--version", "3"]) == 0
+                     "--version", "3", "--max-new-tokens", "8",
+                     "--max-batch-size", "2"]) == 0
     assert capsys.readouterr().out.strip() == f"exported: {base / '3'}"
     assert sorted(os.listdir(base)) == ["3"]  # no staging folder left behind
     signatures = _saved_model_proto(base / "3").meta_graphs[0].signature_def
     assert {"serving_default", "initial_state", "step", "generate",
-            "generate_sampled"} <= set(signatures)
+            "generate_sampled", "limits"} <= set(signatures)
     assert os.path.getsize(base / "3" / "assets.extra" / "tf_serving_warmup_requests")
+    served = tf.saved_model.load(str(base / "3")).signatures
+    limits = {name: int(value) for name, value in served["limits"]().items()}
+    # The limit left out keeps its default.
+    assert limits == {"max_batch_size": 2, "max_input_length": 4096,
+                      "max_new_tokens": 8}
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`max_new_tokens`. Expected an integer from 0 to 8 "):
+        served["generate"](prompt=tf.constant(["x"]), max_new_tokens=tf.constant(9))
 
 
 def test_export_command_errors_are_one_line(capsys, tmp_path):
@@ -292,9 +411,8 @@ def test_readme_tf_keras_layer_and_models_config(exported):
     assert (entry.name, entry.base_path) == ("biglm_tiny", "/models/biglm_tiny")
 
 
-ZOO_CLIENT_SCRIPT = NO_MEMZOO + """
+ZOO_CLIENT_SCRIPT = NO_MEMZOO + SEND_BAD_REQUESTS + """
 import json
-import numpy as np
 import tensorflow as tf
 
 paths = json.loads(sys.argv[1])
@@ -312,6 +430,34 @@ try:
     bad_max_length = None
 except Exception as error:
     bad_max_length = str(error)
+ones = lambda *shape: tf.ones(shape, tf.int32)
+errors, answered_after = send_bad_requests({
+    "classify_above_batch_limit": lambda: classifier["classify"](
+        text=tf.constant(["x"] * 65)),
+    "classify_above_length_limit": lambda: classifier["classify"](
+        text=tf.constant(["x" * 4097])),
+    "classifier_token_ids_above_length_limit": lambda: classifier["serving_default"](
+        token_ids=ones(1, 4097)),
+    "translate_above_max_length_limit": lambda: translator["translate"](
+        text=tf.constant(["x"]), max_length=tf.constant(1025)),
+    "translate_above_length_limit": lambda: translator["translate"](
+        text=tf.constant(["x" * 4097]), max_length=tf.constant(8)),
+    "translator_ids_above_batch_limit": lambda: translator["serving_default"](
+        source_ids=ones(65, 1), target_ids=ones(65, 1)),
+    "machine_above_batch_limit": lambda: machine["predict"](token_ids=ones(65, 1)),
+    "machine_step_with_a_state_of_another_batch": lambda: machine["step"](
+        token_ids=ones(3, 1), **machine["initial_state"](batch_size=tf.constant(2))),
+    "forecast_above_length_limit": lambda: forecaster["predict"](
+        series=tf.zeros([1, 4097, 1])),
+    "forecaster_step_with_a_state_of_another_batch": lambda: forecaster["step"](
+        series=series[:1], **state),
+}, lambda: [
+    classifier["classify"](text=tf.constant(["good"]))["probabilities"].numpy(),
+    translator["translate"](text=tf.constant(["Open file"]),
+                            max_length=tf.constant(8))["translation"].numpy(),
+    machine["predict"](token_ids=ids)["logits"].numpy(),
+    forecaster["predict"](series=series)["forecast"].numpy(),
+])
 print(json.dumps({
     "signatures": {name: sorted(load(name)) for name in paths},
     "classify": classifier["classify"](text=tf.constant(["good", "bad day"]))["probabilities"].numpy().tolist(),
@@ -321,8 +467,33 @@ print(json.dumps({
     "forecast": forecaster["predict"](series=series)["forecast"].numpy().tolist(),
     "streamed": streamed.numpy().tolist(),
     "bad_max_length": bad_max_length,
+    "errors": errors,
+    "answered_after": answered_after,
 }))
 """
+
+ZOO_REFUSALS = {
+    "classify_above_batch_limit": r"input `text`. Expected at most 64 texts.*\[65\]",
+    "classify_above_length_limit": r"input `text`. Expected at most 4096 tokens per text"
+                                   r".*\[4097\]",
+    "classifier_token_ids_above_length_limit": r"input `token_ids`. Expected at most 4096 "
+                                               r"tokens per row.*\[4097\]",
+    "translate_above_max_length_limit": r"input `max_length`. Expected an integer from 1 to "
+                                        r"1024" + LIMIT.format("max_new_tokens")
+                                        + r".*\[1025\]",
+    "translate_above_length_limit": r"input `text`. Expected at most 4096 tokens per text"
+                                    r".*\[4097\]",
+    "translator_ids_above_batch_limit": r"input `(source|target)_ids`. Expected at most 64 "
+                                        r"rows.*\[65\]",
+    "machine_above_batch_limit": r"input `token_ids`. Expected at most 64 rows.*\[65\]",
+    "machine_step_with_a_state_of_another_batch": r"`initial_state`.*batch size\] \[2\] "
+                                                  r"\[and `token_ids` of batch size\] \[3\]",
+    "forecast_above_length_limit": r"input `series`. Expected at most 4096 steps per row"
+                                   r".*\[4097\]",
+    "forecaster_step_with_a_state_of_another_batch": r"`initial_state`.*batch size\] "
+                                                     r"\[2\] \[and `series` of batch "
+                                                     r"size\] \[1\]",
+}
 
 
 @pytest.mark.slow
@@ -341,10 +512,10 @@ def test_the_other_zoo_models_export_their_signatures(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["signatures"] == {
-        "classifier": ["classify", "serving_default"],
-        "translator": ["serving_default", "translate"],
-        "machine": ["initial_state", "predict", "serving_default", "step"],
-        "forecaster": ["initial_state", "predict", "serving_default", "step"],
+        "classifier": ["classify", "limits", "serving_default"],
+        "translator": ["limits", "serving_default", "translate"],
+        "machine": ["initial_state", "limits", "predict", "serving_default", "step"],
+        "forecaster": ["initial_state", "limits", "predict", "serving_default", "step"],
     }
     np.testing.assert_allclose(
         report["classify"], models["classifier"].classify(["good", "bad day"]), atol=1e-6)
@@ -356,3 +527,10 @@ def test_the_other_zoo_models_export_their_signatures(tmp_path):
     # The forecaster's state carried across two requests: the same forecast.
     np.testing.assert_allclose(report["streamed"], report["forecast"], atol=1e-5)
     assert "max_length" in report["bad_max_length"]
+    # Each model refuses requests above its limits and answers the next ones.
+    assert sorted(report["errors"]) == sorted(ZOO_REFUSALS)
+    for name, refusal in ZOO_REFUSALS.items():
+        error = report["errors"][name]
+        assert error and error.startswith("InvalidArgumentError"), (name, error)
+        assert re.search(refusal, error), (name, error)
+    assert all(report["answered_after"].values()), report["answered_after"]

@@ -98,8 +98,11 @@ class LSTMLanguageModel(LanguageModel):
     def call(self, token_ids, initial_state=None, return_state=False,
              training=None):
         token_ids = self._check_token_ids(token_ids)
+        batch_size = ops.shape(token_ids)[0]
         if initial_state is None:
-            initial_state = self.get_initial_state(ops.shape(token_ids)[0])
+            initial_state = self.get_initial_state(batch_size)
+        else:
+            initial_state = self._check_state(initial_state, batch_size)
         x = self.token_embedding(token_ids)
         x = self.dropout_layer(x, training=training)
         x, state = self.lstm_stack(x, initial_state, training=training)

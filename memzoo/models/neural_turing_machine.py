@@ -161,10 +161,13 @@ class NeuralTuringMachine(ZooModel):
     def call(self, token_ids, initial_state=None, return_state=False,
              training=None):
         token_ids = self._check_token_ids(token_ids)
+        batch_size = ops.shape(token_ids)[0]
         if initial_state is None:
-            states = self.cell.get_initial_state(ops.shape(token_ids)[0])
+            states = self.cell.get_initial_state(batch_size)
         else:
-            states = self._state_list(initial_state)
+            states = self._state_list(
+                self._check_state(initial_state, batch_size)
+            )
         x = self.token_embedding(token_ids)
         outputs, *states = self.rnn(x, initial_state=states, training=training)
         # Logits stay float32 under mixed precision, for a stable softmax.
@@ -192,17 +195,9 @@ class NeuralTuringMachine(ZooModel):
         }
 
     def _state_list(self, state):
-        shapes = self._state_shapes()
-        names = sorted(state) if isinstance(state, dict) else None
-        if names != sorted(shapes):
-            raise ValueError(
-                "Invalid value for argument `initial_state`. Expected a dict "
-                f"with the keys {sorted(shapes)}, as `get_initial_state()` "
-                f"returns. Received: keys={names}"
-            )
         return [
             ops.reshape(ops.cast(state[name], "float32"), (-1, math.prod(shape)))
-            for name, shape in shapes.items()
+            for name, shape in self._state_shapes().items()
         ]
 
     def compute_output_shape(self, input_shape):

@@ -143,8 +143,11 @@ class SequenceRegressor(ZooModel):
                 f"{tuple(inputs.shape)}"
             )
         inputs = ops.cast(inputs, "float32")
+        batch_size = ops.shape(inputs)[0]
         if initial_state is None:
-            initial_state = self._zero_state(ops.shape(inputs)[0])
+            initial_state = self._zero_state(batch_size)
+        else:
+            initial_state = self._check_state(initial_state, batch_size, "inputs")
         state = {}
         lstm_inputs = inputs
         if self.differencing:

@@ -12,8 +12,9 @@ class ZooModel(PresetMixin, keras.Model):
     `from_preset()`; a `compile()` whose `"auto"` arguments take the model's
     own defaults (a subclass lists them in `compile_defaults()`) and which,
     with `jit_compile=True`, switches the recurrent layers to kernels XLA
-    can compile; recompiling a loaded model as it was saved; and the check
-    of a tokenizer and of token-id inputs against `vocab_size`.
+    can compile; recompiling a loaded model as it was saved; and the checks
+    of a tokenizer and of token-id inputs against `vocab_size`, and of a
+    carried `initial_state` against what `get_initial_state()` makes.
     """
 
     def compile(
@@ -124,3 +125,82 @@ class ZooModel(PresetMixin, keras.Model):
             ),
         ]):
             return tf.identity(token_ids)
+
+    def _check_state(self, initial_state, batch_size, inputs_name="token_ids"):
+        """Refuses a state that `get_initial_state(batch_size)` would not make.
+
+        Keys and each entry's shape after the batch axis are compared with
+        `get_initial_state(1)`'s, worked out once per model. The batch size
+        is compared with `batch_size`, the one of `inputs_name`: when both
+        are static (always eagerly) a mismatch raises a `ValueError`;
+        otherwise an assertion raises `InvalidArgumentError` before the state
+        is read (XLA drops assertions, as `_check_token_ids` says). Returns
+        the state, to be read instead of `initial_state`.
+        """
+        expected = self.__dict__.get("_memzoo_state_shapes")
+        if expected is None:
+            # Kept off Keras's attribute tracking, which would save it.
+            expected = {name: tuple(value.shape[1:])
+                        for name, value in self.get_initial_state(1).items()}
+            self.__dict__["_memzoo_state_shapes"] = expected
+        names = list(initial_state) if isinstance(initial_state, dict) else None
+        if names is None or sorted(names) != sorted(expected):
+            if names is None:
+                received = f"a {type(initial_state).__name__}"
+            else:
+                missing = sorted(set(expected) - set(names))
+                extra = sorted(set(names) - set(expected))
+                received = ", ".join(
+                    [f"missing keys {missing}"] * bool(missing)
+                    + [f"extra keys {extra}"] * bool(extra)
+                )
+            raise ValueError(
+                "Invalid value for argument `initial_state`. Expected a dict "
+                f"with the keys {sorted(expected)}, as `get_initial_state()` "
+                f"returns. Received: {received}"
+            )
+        dynamic = []
+        for name in names:
+            shape = tf.TensorShape(initial_state[name].shape)
+            if shape.rank is None:
+                dynamic.append(initial_state[name])
+                continue
+            shape, want = tuple(shape.as_list()), expected[name]
+            if len(shape) != 1 + len(want) or any(
+                got is not None and got != size
+                for got, size in zip(shape[1:], want)
+            ):
+                raise ValueError(
+                    "Invalid value for argument `initial_state`. Expected "
+                    f"initial_state[{name!r}] of shape "
+                    f"[{', '.join(['batch', *map(str, want)])}], as "
+                    "`get_initial_state()` returns. Received: "
+                    f"shape={shape}"
+                )
+            if shape[0] is None or not isinstance(batch_size, int):
+                dynamic.append(initial_state[name])
+            elif shape[0] != batch_size:
+                raise ValueError(
+                    "Invalid value for argument `initial_state`. Expected a "
+                    f"state for the batch size of `{inputs_name}`, "
+                    f"{batch_size}, as `get_initial_state({batch_size})` "
+                    f"returns. Received: a state for batch size {shape[0]} "
+                    f"(initial_state[{name!r}] of shape {shape})"
+                )
+        if not dynamic:
+            return initial_state
+        batches = tf.stack([tf.shape(value)[0] for value in dynamic])
+        batch_size = tf.cast(batch_size, batches.dtype)
+        matches = tf.equal(batches, batch_size)
+        first_mismatch = batches[tf.argmin(tf.cast(matches, "int32"))]
+        check = tf.debugging.Assert(tf.reduce_all(matches), [
+            "Invalid value for argument `initial_state`. Expected a state for "
+            f"the batch size of `{inputs_name}`. Received: a state for batch "
+            "size", first_mismatch, f"and `{inputs_name}` of batch size",
+            batch_size,
+        ])
+        # Read only after the check, so that a mismatch is reported by it
+        # rather than by the first op that combines state and inputs.
+        with tf.control_dependencies([check]):
+            return {name: tf.identity(value)
+                    for name, value in initial_state.items()}
