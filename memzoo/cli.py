@@ -49,6 +49,15 @@ def _add_export_parser(commands):
                         help="the model's base folder, e.g. exports/biglm_tiny")
     parser.add_argument("--version", type=int, default=None,
                         help="default: 1 + the highest version present")
+    # The limits a request is refused above (memzoo.export's docstring).
+    parser.add_argument("--max-batch-size", type=int, default=None,
+                        help="the most rows of a request (default 64)")
+    parser.add_argument("--max-input-length", type=int, default=None,
+                        help="the most tokens (a series: steps) per row of a "
+                             "request (default 4096)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="the most `max_new_tokens` of a generate request "
+                             "and `max_length` of a translate one (default 1024)")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error")
     parser.set_defaults(handler=_export)
@@ -75,6 +84,8 @@ def _add_train_parser(commands):
     parser.add_argument("--working-memory", type=int, default=None)
     parser.add_argument("--long-short-term-memory", type=int, default=None)
     parser.add_argument("--segment-length", type=int, default=None)
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="dropout rate (default: the preset's)")
     parser.add_argument("--steps", type=int, default=None,
                         help="optimizer steps (default 1000)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -250,6 +261,7 @@ def _train(args):
             "working_memory": args.working_memory,
             "long_short_term_memory": args.long_short_term_memory,
             "segment_length": args.segment_length,
+            "dropout": args.dropout,
         },
         steps=args.steps,
         epochs=args.epochs,
@@ -328,7 +340,14 @@ def _export(args):
     from memzoo import training
 
     model = training.load_language_model(args.model or args.preset, keras.Model)
-    path = export.export_saved_model(model, args.output, version=args.version)
+    # A limit left out takes export_saved_model's default.
+    limits = {
+        name: getattr(args, name)
+        for name in ("max_batch_size", "max_input_length", "max_new_tokens")
+        if getattr(args, name) is not None
+    }
+    path = export.export_saved_model(model, args.output, version=args.version,
+                                     **limits)
     print(f"exported: {path}")
 
 

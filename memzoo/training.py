@@ -29,6 +29,7 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -71,10 +72,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     second file after it, so a kill while saving leaves a truncated file or
     weights and epoch that disagree. Here each backup is written into a
     fresh folder, and only a complete one becomes current, by an atomic
-    rename of a one-line pointer file.
+    rename of a one-line pointer file. A backup also holds the states of
+    the model's random seed generators, which Keras's weights files leave
+    out: a resumed run draws the dropout masks an uninterrupted one draws.
     """
 
     POINTER = "latest.json"
+    SEED_STATES = "seed_states.npz"
 
     def saved_epoch(self):
         """Epochs completed by the current backup; 0 when there is none."""
@@ -92,6 +96,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.makedirs(self.backup_dir, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".saving-", dir=self.backup_dir)
         self.model.save_weights(os.path.join(staging, "backup.weights.h5"))
+        np.savez(os.path.join(staging, self.SEED_STATES),
+                 *[keras.ops.convert_to_numpy(state) for state in self._seed_states()])
         folder = f"epoch-{self._current_epoch:06d}"
         final = os.path.join(self.backup_dir, folder)
         shutil.rmtree(final, ignore_errors=True)
@@ -111,10 +117,25 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             # The optimizer's slots must exist for their values to load.
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(
-            os.path.join(self.backup_dir, pointer["folder"], "backup.weights.h5")
-        )
+        folder = os.path.join(self.backup_dir, pointer["folder"])
+        self.model.load_weights(os.path.join(folder, "backup.weights.h5"))
+        with np.load(os.path.join(folder, self.SEED_STATES)) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        states = self._seed_states()
+        if len(values) != len(states):
+            raise ValueError(
+                f"The backup in {folder} holds {len(values)} random seed states, "
+                f"the model {len(states)}: it is another model's backup."
+            )
+        for state, value in zip(states, values):
+            state.assign(value)
         self.model._initial_epoch = pointer["epoch"]
+
+    def _seed_states(self):
+        # Keras keeps a layer's seed generators in a private list (its
+        # `variables` include their states, its weights files do not).
+        return [generator.state for layer in self.model._flatten_layers()
+                for generator in layer._seed_generators]
 
 
 def write_json_atomically(path, content):
@@ -604,7 +625,6 @@ def train(
         output_dir = os.path.join(
             output_dir, "workers", f"{resolver.task_type}-{resolver.task_id}"
         )
-    keras.utils.set_random_seed(seed)
     if not jit_compile:
         # Keras turns XLA off when op determinism is on; XLA's CPU kernels
         # are deterministic by themselves (a resumed XLA run ends with the
@@ -624,6 +644,11 @@ def train(
             data_source, sequence_length, batch_size, seed, validation_batches,
             data_dir,
         )
+    # Seeded after the data is made: the data order depends on `seed` alone,
+    # but building a tfds dataset on first use draws from Python's `random`,
+    # which seeds Keras's initializers, so a run that builds the data would
+    # start from other weights than one that reads it.
+    keras.utils.set_random_seed(seed)
     previous_policy = keras.config.dtype_policy()
     if mixed_precision is not None:
         keras.config.set_dtype_policy(MIXED_PRECISION[mixed_precision])
