@@ -26,15 +26,16 @@ demo: $(STAMP)
 	$(BIN)/memzoo eval --model $(DEMO_RUN)/model.keras --max-batches 100 --baseline
 	$(BIN)/memzoo generate --model $(DEMO_RUN)/model.keras --prompt "ROMEO:" --max-new-tokens 400 --seed 0
 
-# Two pytest-xdist workers, one per core, a test file each at a time (so a
-# module's fixtures are made once).
+# Two pytest-xdist workers, one per core; the tests that share a module's
+# fixture run on one of them (tests/conftest.py groups them), the others on
+# whichever is free.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The tests that assert a training outcome, for seeds 0-4 with oneDNN on and
 # off (a stand-in for another CPU's kernels): a table of what each measured.
 test-seeds: $(STAMP)
-	$(BIN)/python tests/seed_sweep.py -- -n 2 --dist loadfile
+	$(BIN)/python tests/seed_sweep.py -- -n 2 --dist loadgroup
 
 # Speed ratios against anchors measured in the same run (~30 min).
 bench: $(STAMP)

