@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import memzoo
+from tests.model_tests import assert_bad_states_are_refused
 
 
 def real_text(num_bytes):
@@ -118,21 +119,11 @@ class LanguageModelTests:
 
     def test_a_state_of_another_batch_or_keys_is_refused(self):
         model = self.make_model()
-        ids = self.token_ids(batch_size=3, length=2)
-        state = model.get_initial_state(2)
-        with pytest.raises(ValueError, match=r"`initial_state`. Expected a state for the batch size of `token_ids`, 3, .*Received: a state for batch size 2"):
-            model(ids, initial_state=state, return_state=True)
-        # Traced for any batch size: the batch is checked when it runs.
-        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`initial_state`.*Received: a state for batch size\] \[2\] \[and `token_ids` of batch size\] \[3\]"):
-            compiled_call(model)(ids, state)
-        name = sorted(state)[0]
-        missing = {key: value for key, value in state.items() if key != name}
-        with pytest.raises(ValueError, match=rf"Expected a dict with the keys \[.*\], as `get_initial_state\(\)` returns. Received: missing keys \['{name}'\]"):
-            model(ids[:2], initial_state=missing)
-        with pytest.raises(ValueError, match=r"Received: extra keys \['unknown'\]"):
-            model(ids[:2], initial_state={**state, "unknown": state[name]})
-        with pytest.raises(ValueError, match=rf"initial_state\['{name}'\] of shape \[batch, .*Received: shape=\(2, 1, 1, 1, 1\)"):
-            model(ids[:2], initial_state={**state, name: np.zeros((2, 1, 1, 1, 1))})
+        assert_bad_states_are_refused(
+            model, self.token_ids(batch_size=3, length=2), model.get_initial_state(2),
+            # Traced for any batch size: the batch is checked when it runs.
+            compiled_call(model),
+        )
 
     def test_saving_keras_file(self, tmp_path):
         model = self.make_model()

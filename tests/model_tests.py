@@ -114,8 +114,6 @@ class StatefulModelTests(ModelTests):
         inputs = self.make_inputs(3)
         model(inputs)
         state = model.get_initial_state(2)
-        with pytest.raises(ValueError, match=r"`initial_state`. Expected a state for the batch size of `\w+`, 3, .*Received: a state for batch size 2"):
-            model(inputs, initial_state=state, return_state=True)
         # Traced for any batch size: the batch is checked when it runs.
         call = tf.function(
             lambda inputs, state: model(inputs, initial_state=state),
@@ -125,11 +123,23 @@ class StatefulModelTests(ModelTests):
                  for name, value in state.items()},
             ],
         )
-        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`initial_state`.*Received: a state for batch size\] \[2\] \[and `\w+` of batch size\] \[3\]"):
-            call(inputs, state)
-        name = sorted(state)[0]
-        missing = {key: value for key, value in state.items() if key != name}
-        with pytest.raises(ValueError, match=rf"Expected a dict with the keys \[.*\], as `get_initial_state\(\)` returns. Received: missing keys \['{name}'\]"):
-            model(inputs[:2], initial_state=missing)
-        with pytest.raises(ValueError, match=r"Received: extra keys \['unknown'\]"):
-            model(inputs[:2], initial_state={**state, "unknown": state[name]})
+        assert_bad_states_are_refused(model, inputs, state, call)
+
+
+def assert_bad_states_are_refused(model, inputs, state, call):
+    """`model` refuses `state`, made for batch 2, with `inputs` of batch 3,
+    eagerly and through `call` (a `tf.function` of inputs and state traced
+    for any batch size), and a state with a key missing, one extra, or an
+    entry of another shape."""
+    with pytest.raises(ValueError, match=r"`initial_state`. Expected a state for the batch size of `\w+`, 3, .*Received: a state for batch size 2"):
+        model(inputs, initial_state=state, return_state=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`initial_state`.*Received: a state for batch size\] \[2\] \[and `\w+` of batch size\] \[3\]"):
+        call(inputs, state)
+    name = sorted(state)[0]
+    missing = {key: value for key, value in state.items() if key != name}
+    with pytest.raises(ValueError, match=rf"Expected a dict with the keys \[.*\], as `get_initial_state\(\)` returns. Received: missing keys \['{name}'\]"):
+        model(inputs[:2], initial_state=missing)
+    with pytest.raises(ValueError, match=r"Received: extra keys \['unknown'\]"):
+        model(inputs[:2], initial_state={**state, "unknown": state[name]})
+    with pytest.raises(ValueError, match=rf"initial_state\['{name}'\] of shape \[batch, .*Received: shape=\(2, 1, 1, 1, 1\)"):
+        model(inputs[:2], initial_state={**state, name: np.zeros((2, 1, 1, 1, 1))})

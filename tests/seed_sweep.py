@@ -74,7 +74,7 @@ def main(argv=None):
                                     arguments.pytest_arguments).items():
                 table.setdefault(test, {})[seed, setting] = result
             print(f"seed {seed}, {setting}: done", flush=True)
-    header = ["test"] + [f"{setting} {seed}" for seed, setting in combinations]
+    header = ["test"] + [f"seed {seed}, {setting}" for seed, setting in combinations]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for test, results in sorted(table.items()):

@@ -255,6 +255,17 @@ REFUSALS = {
 }
 
 
+def assert_refused_and_answered_after(report, refusals):
+    """Each bad request of a client script's `report` got the error its
+    `refusals` pattern names, and the process answered correctly after it."""
+    assert sorted(report["errors"]) == sorted(refusals)
+    for name, refusal in refusals.items():
+        error = report["errors"][name]
+        assert error and error.startswith("InvalidArgumentError"), (name, error)
+        assert re.search(refusal, error), (name, error)
+    assert all(report["answered_after"].values()), report["answered_after"]
+
+
 @pytest.mark.slow
 def test_requests_above_the_limits_are_refused_and_the_server_lives_on(exported):
     _, path = exported
@@ -265,12 +276,7 @@ def test_requests_above_the_limits_are_refused_and_the_server_lives_on(exported)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["limits"] == {"max_batch_size": 64, "max_input_length": 4096,
                                 "max_new_tokens": 1024}
-    assert sorted(report["errors"]) == sorted(REFUSALS)
-    for name, refusal in REFUSALS.items():
-        error = report["errors"][name]
-        assert error and error.startswith("InvalidArgumentError"), (name, error)
-        assert re.search(refusal, error), (name, error)
-    assert all(report["answered_after"].values()), report["answered_after"]
+    assert_refused_and_answered_after(report, REFUSALS)
 
 
 @pytest.mark.slow
@@ -530,9 +536,4 @@ def test_the_other_zoo_models_export_their_signatures(tmp_path):
     np.testing.assert_allclose(report["streamed"], report["forecast"], atol=1e-5)
     assert "max_length" in report["bad_max_length"]
     # Each model refuses requests above its limits and answers the next ones.
-    assert sorted(report["errors"]) == sorted(ZOO_REFUSALS)
-    for name, refusal in ZOO_REFUSALS.items():
-        error = report["errors"][name]
-        assert error and error.startswith("InvalidArgumentError"), (name, error)
-        assert re.search(refusal, error), (name, error)
-    assert all(report["answered_after"].values()), report["answered_after"]
+    assert_refused_and_answered_after(report, ZOO_REFUSALS)
