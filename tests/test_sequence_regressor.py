@@ -185,7 +185,9 @@ def test_missing_statsmodels_says_how_to_install_it(monkeypatch):
 @pytest.mark.parametrize(
     "name, window, output_steps, settings",
     [
-        ("co2", 52, 4, {"units": 16, "differencing": True, "epochs": 2}),
+        # MAE over the best baseline's, seeds 0-4 (make test-seeds): 0.62-0.89
+        # after 2 epochs, a thin margin below 0.9; 0.60-0.66 after 4.
+        ("co2", 52, 4, {"units": 16, "differencing": True, "epochs": 4}),
         ("sunspots", 22, 1, {"units": 16, "epochs": 10}),
     ],
 )
