@@ -219,7 +219,8 @@ def test_imdb_reviews_through_tfds_mock_data_trains_the_model():
 @pytest.mark.slow
 @pytest.mark.training_outcome
 def test_training_on_bbc_news_beats_the_majority_class(tmp_path, seed, record_property):
-    # Words: 2 epochs reach ~96% here, bytes ~43% at the same cost.
+    # Words: 3 epochs reach 0.89-0.96 over seeds 0-4 with default and AVX2
+    # kernels (make test-seeds; 2 epochs fell to 0.70 once), bytes ~43%.
     data_dir = str(tmp_path)
     vectorizer = data.word_vectorizer("bbc_news", max_tokens=5000, data_dir=data_dir)
     train = data.classification_dataset(
@@ -239,7 +240,7 @@ def test_training_on_bbc_news_beats_the_majority_class(tmp_path, seed, record_pr
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
     assert model.jit_compile is True
-    model.fit(train, epochs=2, verbose=0)
+    model.fit(train, epochs=3, verbose=0)
     accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
     print(f"bbc_news test accuracy {accuracy:.3f}, majority class {majority:.3f}")
     record_property("accuracy", accuracy)
