@@ -377,8 +377,8 @@ def test_overfits_real_pairs_to_a_high_bleu(trained, real_pairs, record_property
                                max_length=MAX_BYTES + 2)
     print(f"BLEU on {NUM_PAIRS} training pairs: untrained {untrained_bleu:.1f}, "
           f"greedy {greedy.score:.1f}, beam 4 {beam.score:.1f}")
-    record_property("bleu_greedy", greedy.score)
-    record_property("bleu_beam", beam.score)
+    record_property("bleu_greedy", float(greedy.score))
+    record_property("bleu_beam", float(beam.score))
     assert untrained_bleu < 5
     assert greedy.score > 90 and beam.score > 90
     assert sum(t == r for t, r in zip(translations, references)) >= NUM_PAIRS - 2
@@ -400,8 +400,8 @@ def test_beam_search_is_at_least_as_likely_as_greedy(trained, real_pairs,
     _, beam_scores, _ = assert_scores_are_log_probabilities(
         model, sources, 4, MAX_BYTES + 2, atol=1e-3)
     gain = beam_scores - greedy_scores
-    record_property("sources_beam_wins", (gain > 1e-4).sum())
-    record_property("sources_beam_loses", (gain < -1e-4).sum())
+    record_property("sources_beam_wins", float((gain > 1e-4).sum()))
+    record_property("sources_beam_loses", float((gain < -1e-4).sum()))
     assert np.all(gain[:NUM_PAIRS] >= -1e-4)
     # On an unseen source a pruned search can lose greedy's translation (with
     # seed 3, 2 of the 16 do, as a reference beam search confirms); it must

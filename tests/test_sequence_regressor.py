@@ -221,7 +221,7 @@ def test_forecasts_beat_naive_and_seasonal_naive_on_the_held_out_tail(
     model_mae = np.abs(forecasts - targets).mean()
     print(f"{name}: MAE model {model_mae:.3f}, naive {naive_mae:.3f}, "
           f"seasonal naive {seasonal_mae:.3f}")
-    record_property("mae_over_best_baseline", model_mae / min(naive_mae, seasonal_mae))
+    record_property("mae_over_best_baseline", float(model_mae / min(naive_mae, seasonal_mae)))
     assert model_mae < 0.9 * min(naive_mae, seasonal_mae)
     # `memzoo eval` scores the same, in the series' units.
     scores = evaluation.evaluate(model, name, sequence_length=window, baselines=True)

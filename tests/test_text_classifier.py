@@ -243,7 +243,7 @@ def test_training_on_bbc_news_beats_the_majority_class(tmp_path, seed, record_pr
     model.fit(train, epochs=3, verbose=0)
     accuracy = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
     print(f"bbc_news test accuracy {accuracy:.3f}, majority class {majority:.3f}")
-    record_property("accuracy", accuracy)
+    record_property("accuracy", float(accuracy))
     assert accuracy > majority + 0.4, (accuracy, majority)
     # `memzoo eval`: the same accuracy; its baseline guesses the class most
     # frequent in the training split.

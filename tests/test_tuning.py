@@ -187,8 +187,8 @@ def test_on_a_memory_task_the_search_finds_that_slots_are_needed(
     )
     assert len(rows) == 2
     best, worst = rows
-    record_property("val_loss_with_slots", best["val_loss"])
-    record_property("val_loss_without_slots", worst["val_loss"])
+    record_property("val_loss_with_slots", float(best["val_loss"]))
+    record_property("val_loss_without_slots", float(worst["val_loss"]))
     assert best["long_short_term_memory"] == 4 and worst["long_short_term_memory"] == 0
     assert worst["val_loss"] > math.log(10) - 0.1
     assert best["val_loss"] < 0.5
