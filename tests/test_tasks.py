@@ -51,6 +51,33 @@ def test_batches_are_static_next_token_pairs_weighted_on_the_answer(name):
         np.testing.assert_array_equal(sample_weight, np.tile(expected, (3, 1)))
 
 
+def test_copy_with_min_length_copies_1_to_length_symbols_padded_with_unweighted_blanks():
+    length, distance = 5, 2
+    sequences, inputs, targets, sample_weight = examples(
+        "copy", length=length, distance=distance, vocabulary="xyz",
+        min_length=1, batch_size=64,
+    )
+    assert inputs.shape == (64, 2 * length + distance)
+    counts = sample_weight.sum(axis=1).astype(int)
+    assert set(counts) == set(range(1, length + 1))
+    for sequence, weights, count in zip(sequences, sample_weight, counts):
+        symbols = text(sequence[:count])
+        assert set(symbols) <= set("xyz")
+        answer_end = 2 * count + distance + 1
+        assert text(sequence[count:answer_end]) == "." * distance + ":" + symbols
+        assert text(sequence[answer_end:]) == "." * (2 * (length - count))
+        expected = np.zeros(2 * length + distance, np.float32)
+        expected[count + distance : answer_end - 1] = 1.0
+        np.testing.assert_array_equal(weights, expected)
+
+
+def test_copy_with_min_length_equal_to_length_is_the_plain_copy():
+    plain = batches("copy", length=4, distance=1, seed=3)[0]
+    same = batches("copy", length=4, distance=1, seed=3, min_length=4)[0]
+    for a, b in zip(plain, same):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_streams_are_infinite_unless_num_batches_is_given():
     dataset = tasks.copy(2, length=3, distance=1, seed=0)
     assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
@@ -229,6 +256,8 @@ def test_chance_is_what_an_answer_without_memory_scores():
             {"value_vocabulary": "1a"},
             "`value_vocabulary`. Expected no character.*value_vocabulary='1a'",
         ),
+        ("copy", {"min_length": 5}, "`min_length`. Expected at most length=4.*min_length=5"),
+        ("copy", {"min_length": 0}, "`min_length`.*Received: min_length=0"),
         ("passkey", {"distance": -1}, "`distance`.*Received: distance=-1"),
         ("passkey", {"num_digits": 0}, "`num_digits`.*Received: num_digits=0"),
         ("passkey", {"batch_size": "2"}, "`batch_size`.*Received: batch_size='2'"),

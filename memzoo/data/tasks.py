@@ -46,14 +46,18 @@ PASSKEY_QUESTION = "\nWhat is the pass key? The pass key is "
 
 
 def copy(batch_size, length, distance, vocabulary="abcdefgh", seed=None,
-         num_batches=None):
+         num_batches=None, min_length=None):
     """Copy task: recall a sequence after a stretch of blanks.
 
     An example is `length` random symbols, `distance` blanks (`.`), a
     delimiter (`:`) and the same symbols again, which are the answer. Each
     answer token is predicted `length + distance` positions after the symbol
     it copies, so a model needs to reach that far back; one that cannot
-    scores chance, `1 / len(vocabulary)` per answer token.
+    scores chance, `1 / len(vocabulary)` per answer token. With
+    `min_length`, each example copies a number of symbols drawn uniformly
+    from `min_length` to `length`, as Graves et al. (2014) train their Neural
+    Turing Machine, and is padded at the end with blanks weighted 0, so the
+    batches keep their shape.
 
     Args:
         batch_size: int. Examples per batch.
@@ -64,6 +68,8 @@ def copy(batch_size, length, distance, vocabulary="abcdefgh", seed=None,
         seed: int >= 0 or `None`. Seed of the examples; `None` draws one
             when the dataset is made.
         num_batches: int or `None`. Batches to make; `None` never ends.
+        min_length: int or `None`. The fewest symbols an example copies;
+            `None` copies exactly `length`.
 
     Returns:
         A `tf.data.Dataset` of `(inputs, targets, sample_weight)`, each
@@ -79,19 +85,38 @@ def copy(batch_size, length, distance, vocabulary="abcdefgh", seed=None,
     tokenizer.detokenize(targets)   # [b"bcc...:gbcc", b"caf...:dcaf"]
     sample_weight[0]                # [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
     memzoo.data.tasks.chance_accuracy("copy")   # 0.125
+    shorter = memzoo.data.tasks.copy(2, length=4, distance=0, seed=0,
+                                     num_batches=1, min_length=1)
+    tokenizer.detokenize(next(iter(shorter))[0])   # [b"gb:gb...", b"dcaf:dca"]
     ```
     """
     batch_size, seed, num_batches = _check_common(batch_size, seed, num_batches)
     length = check_integer("length", length)
     distance = check_integer("distance", distance, minimum=0)
     vocabulary = _check_symbols("vocabulary", vocabulary)
+    if min_length is None:
+        min_length = length
+    min_length = check_integer("min_length", min_length)
+    if min_length > length:
+        raise ValueError(
+            "Invalid value for argument `min_length`. Expected at most "
+            f"length={length}. Received: min_length={min_length}"
+        )
     gap = _ids(BLANK * distance + DELIMITER)
 
     def make_example(example_seed):
+        # The symbols are those of the fixed-length example of the same seed.
         symbols = _random_symbols(example_seed, vocabulary, length)
+        if min_length < length:
+            count = tf.random.stateless_uniform(
+                [], tf.random.experimental.stateless_fold_in(example_seed, 1),
+                minval=min_length, maxval=length + 1, dtype=tf.int32,
+            )
+            symbols = symbols[:count]
         return tf.concat([symbols, gap], 0), symbols
 
-    return _dataset(make_example, batch_size, seed, num_batches)
+    return _dataset(make_example, batch_size, seed, num_batches,
+                    sequence_length=2 * length + distance)
 
 
 def associative_recall(batch_size, num_pairs, distance, key_vocabulary=LETTERS,
@@ -335,8 +360,12 @@ def chance_accuracy(task_name, **task_arguments):
     return 1.0 / len(_check_symbols(name, arguments.arguments[name]))
 
 
-def _dataset(make_example, batch_size, seed, num_batches):
-    """Batches `make_example(seed) -> (prompt, answer)` as LM training data."""
+def _dataset(make_example, batch_size, seed, num_batches, sequence_length=None):
+    """Batches `make_example(seed) -> (prompt, answer)` as LM training data.
+
+    `sequence_length`: when given, examples shorter than it are padded at
+    the end with blanks weighted 0.
+    """
     if num_batches is None:
         indices = tf.data.Dataset.counter()
     else:
@@ -349,8 +378,15 @@ def _dataset(make_example, batch_size, seed, num_batches):
         # Position t predicts token t + 1: the answer is predicted from the
         # prompt's last token on.
         sample_weight = tf.concat(
-            [tf.zeros([prompt.shape[0] - 1]), tf.ones([answer.shape[0]])], 0
+            [tf.zeros([tf.shape(prompt)[0] - 1]), tf.ones([tf.shape(answer)[0]])],
+            0,
         )
+        if sequence_length is not None:
+            padding = sequence_length + 1 - tf.shape(sequence)[0]
+            sequence = tf.concat([sequence, tf.repeat(_ids(BLANK), padding)], 0)
+            sample_weight = tf.pad(sample_weight, [[0, padding]])
+            sequence = tf.ensure_shape(sequence, [sequence_length + 1])
+            sample_weight = tf.ensure_shape(sample_weight, [sequence_length])
         return sequence[:-1], sequence[1:], sample_weight
 
     dataset = indices.map(to_training_example, num_parallel_calls=tf.data.AUTOTUNE)

@@ -138,8 +138,10 @@ class NTMCell(keras.layers.Layer):
     The state is flat, one `[batch, size]` tensor per entry of
     `state_size`: controller `h` and `c`, the memory (`slots * width`,
     starting at a small constant, which learns better than zeros or noise),
-    the read and write weightings (`heads * slots`, starting on slot 0, so
-    that location addressing has a place to start from) and the read vectors.
+    the read and write weightings (`heads * slots`, one-hot, so that
+    location addressing has a place to start from: the read heads on slot 0,
+    the write heads on the last slot, so they write slot 0 first) and the
+    read vectors.
     The heads' biases start them focused: the write head moving one slot a
     step, the read head staying where it is (see `build`).
 
@@ -252,17 +254,21 @@ class NTMCell(keras.layers.Layer):
         dtype = self.compute_dtype
         slots, width = self.memory_size, self.memory_width
 
-        def on_first_slot(heads):
-            first = ops.one_hot(ops.zeros((batch_size, heads), "int32"), slots)
-            return ops.reshape(ops.cast(first, dtype), (batch_size, heads * slots))
+        def on_slot(slot, heads):
+            focus = ops.one_hot(ops.full((batch_size, heads), slot, "int32"), slots)
+            return ops.reshape(ops.cast(focus, dtype), (batch_size, heads * slots))
 
         zeros = ops.zeros((batch_size, self.controller_units), dtype)
         return [
             zeros,
             zeros,
             ops.full((batch_size, slots * width), 1e-6, dtype),
-            on_first_slot(self.num_read_heads),
-            on_first_slot(self.num_write_heads),
+            on_slot(0, self.num_read_heads),
+            # The write heads start on the last slot: they move one slot a
+            # step before they write (see `build`), so the first input goes
+            # to slot 0, where the read heads start (started on slot 0, it
+            # wrote slot 1 first, one slot away from the read heads).
+            on_slot(slots - 1, self.num_write_heads),
             ops.zeros((batch_size, self.num_read_heads * width), dtype),
         ]
 
