@@ -43,6 +43,8 @@ def corpus(tmp_path_factory):
     return str(path)
 
 
+# First: pytest-xdist's hook of the same name reads the groups.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Keeps the tests of a module that share a module-scoped fixture on one
     pytest-xdist worker (`--dist loadgroup`), so the fixture (a trained
@@ -60,6 +62,23 @@ def pytest_collection_modifyitems(items):
         if shared:
             item.add_marker(pytest.mark.xdist_group(
                 f"{item.module.__name__}:{'+'.join(shared)}"))
+
+
+def pytest_runtest_setup(item):
+    """Fails a grouped test that pytest-xdist could not keep in its group.
+
+    The worker marks a grouped test in its node id (`...@group`), which
+    pytest 9.2 no longer lets it change (pytest-xdist#1386): the tests of one
+    fixture would be spread over both workers, each making the fixture.
+    """
+    if (getattr(item.config.option, "loadgroup", False)
+            and any(item.iter_markers("xdist_group"))
+            and "@" not in item.nodeid):
+        pytest.fail(
+            f"pytest-xdist's --dist loadgroup did not group this test: pytest "
+            f"{pytest.__version__} does not let it change node ids "
+            "(pytest-xdist#1386). Install the dev extra's pytest: "
+            "pip install -e '.[dev]'.", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
