@@ -269,18 +269,3 @@ def test_gradients_stay_finite_with_large_attention_scores():
     assert np.isfinite(float(loss))
     for weight, gradient in zip(model.trainable_weights, gradients):
         assert np.all(np.isfinite(tf.convert_to_tensor(gradient))), weight.path
-
-
-def test_xla_training_with_a_last_batch_of_another_size():
-    # 3 rows in batches of 2: XLA compiles the scan's gradient for batch
-    # sizes 2 and 1 (a Dense gate failed to compile here).
-    model = memzoo.BigLanguageModel(
-        50, 8, 16, working_memory=4, long_short_term_memory=3, segment_length=5,
-        num_heads=2, num_layers=1, lstm_layers=0)
-    model.compile(jit_compile=True)
-    ids = np.random.default_rng(0).integers(0, 50, (3, 10)).astype("int32")
-    history = model.fit(ids, ids, batch_size=2, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    # The forget gates still start open (bias 1), as Keras's LSTM does.
-    bias = keras.ops.convert_to_numpy(model.blocks[0].memory.gates.bias)
-    np.testing.assert_array_equal(bias[:16], 1.0)

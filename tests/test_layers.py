@@ -136,6 +136,13 @@ def test_memory_slots_are_read_as_of_the_previous_segment():
     assert np.abs(changed_reads[:, 8:] - reads[:, 8:]).max() > 1e-4
 
 
+def test_memory_slots_forget_gates_start_open():
+    # Bias 1 on the forget gate and 0 on the others, as Keras's LSTM does.
+    bias = np.asarray(slots_layer(features=8).gates.bias)
+    np.testing.assert_array_equal(bias[:8], 1.0)
+    np.testing.assert_array_equal(bias[8:], 0.0)
+
+
 def test_memory_block_without_slots_has_no_memory_layer():
     block = layers.MemoryBlock(num_heads=2, working_memory=3,
                                long_short_term_memory=0, segment_length=3,

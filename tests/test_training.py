@@ -223,18 +223,18 @@ def test_a_killed_run_resumes_to_the_same_weights(model, corpus, tmp_path):
     if model == "memory_model_building_its_data":
         # With dropout: its masks must go on as they would have.
         arguments = ["train", "--preset", "biglm_tiny", "--data", "shakespeare_plays",
-                     "--steps", 60, "--backup-every", 5, "--seed", 7, "--dropout", 0.1,
+                     "--steps", 30, "--backup-every", 5, "--seed", 7, "--dropout", 0.1,
                      *TINY]
     elif model == "language_model":
         # With XLA, the default: Keras turns XLA off under op determinism, so
         # this also checks that XLA's kernels are deterministic by themselves.
         arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus,
-                     "--steps", 60, "--backup-every", 5, *TINY, "--jit-compile"]
+                     "--steps", 30, "--backup-every", 5, *TINY, "--jit-compile"]
     else:
         # 60 steps are 4 passes over the sunspot windows: the resumed run
         # must see each pass in the order the whole run saw it.
         arguments = ["train", "--preset", "sunspots_lstm", "--steps", 60,
-                     "--batch-size", 16, "--backup-every", 5, "--validation-batches",
+                     "--batch-size", 16, "--backup-every", 10, "--validation-batches",
                      1, "--no-jit-compile"]
     whole = memzoo_command(*arguments, "--output", tmp_path / "whole", env=environment)
     assert whole.returncode == 0, whole.stderr[-3000:]
