@@ -27,10 +27,10 @@ class NeuralTuringMachine(ZooModel):
     on the answer tokens. On `copy` of 8 symbols of 16, trained on copies
     of 1 to 8 symbols (`min_length=1`, Graves et al.'s curriculum) with
     Adam at 5e-3, 8 slots of width 8 and an 8-unit controller reach 98.6-100%
-    answer accuracy within 750-1,250 steps; the same machine trained with
-    1 slot is at 31-36% after 2,000 (chance 6%). On `associative_recall` of
-    2 pairs the `ntm_associative_recall` preset reaches 98.6-100% (chance
-    10%) after 3,000 steps of `memzoo train` at batch size 64 and learning
+    answer accuracy within 750-1,250 steps; the same machine trained as
+    long with 1 slot is at 19-28% (chance 6%). On `associative_recall` of
+    2 pairs the `ntm_associative_recall` preset reaches 97.0-100% (chance
+    10%) after 2,000 steps of `memzoo train` at batch size 64 and learning
     rate 1e-2. (Seeds 0-4, with oneDNN on and off and with AVX2 kernels:
     the tests' `make test-seeds`.)
 
