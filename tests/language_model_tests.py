@@ -21,6 +21,22 @@ def real_text(num_bytes):
     return memzoo.data.read_texts(paths, max_bytes=num_bytes)
 
 
+def count_traces(model, *methods):
+    """How many times each of `model`'s `methods` is called (traced, when it
+    runs in a `tf.function`) from now on."""
+    counts = dict.fromkeys(methods, 0)
+
+    def counted(name, method):
+        def call(*args, **kwargs):
+            counts[name] += 1
+            return method(*args, **kwargs)
+        return call
+
+    for name in methods:
+        setattr(model, name, counted(name, getattr(model, name)))
+    return counts
+
+
 def compiled_call(model):
     """`model(ids, initial_state=state, return_state=True)` as a `tf.function`.
 
@@ -187,12 +203,16 @@ class LanguageModelTests:
         keras.utils.set_random_seed(seed)
         model = self.make_model()
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        traced = count_traces(model, "train_step", "test_step")
         before = model.evaluate(dataset.take(4), verbose=0, return_dict=True)
         model.fit(dataset.repeat(), steps_per_epoch=60, epochs=1, verbose=0)
         after = model.evaluate(dataset.take(4), verbose=0, return_dict=True)
         record_property("loss_drop", float(before["loss"] - after["loss"]))
         # Untrained, the loss is about log(259) = 5.6 nats per byte.
         assert after["loss"] < before["loss"] - 1.5
+        # The variables were made before the first step: a step that makes
+        # them is traced twice.
+        assert traced == {"train_step": 1, "test_step": 1}
 
     def test_generate_greedy_is_the_models_argmax(self):
         model = self.make_model()

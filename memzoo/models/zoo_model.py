@@ -58,6 +58,19 @@ class ZooModel(PresetMixin, keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Without a distribution strategy, Keras leaves the model's, the
+        # optimizer's and the metrics' variables to be made inside the first
+        # traced step, and `tf.function` then traces that step twice (once
+        # making them, once without): the first step of a memory model took
+        # twice as long. Keras builds them first under a strategy; this does
+        # it always, from the data's shapes, so no batch is drawn.
+        if self._distribute_strategy is not None:
+            return super()._maybe_symbolic_build(iterator, data_batch)
+        if data_batch is None:
+            data_batch = iterator._distributed_dataset.element_spec
+        self._symbolic_build(data_batch=data_batch)
+
     def _use_xla_compatible_layers(self):
         # A cuDNN LSTM or GRU is not XLA-compatible (keras issue 18456) and
         # Keras then silently turns XLA off; the generic kernels compile.
