@@ -151,15 +151,16 @@ class MemorySlots(keras.layers.Layer):
 
         # Align the chunk on segment boundaries: aligned index j holds token
         # j - start. Each row may be at its own place in its segment, hence a
-        # per-row gather (static shape under XLA) rather than a slice.
+        # per-row gather (static shape under XLA) rather than a slice. It is
+        # `tf.gather` of whole token vectors: `ops.take_along_axis` broadcasts
+        # the indices to every feature and gathers element by element, which
+        # made the slots cost more than the rest of the block.
         aligned = ops.arange(num_segments * segment)[None, :] - start[:, None]
         valid = (aligned >= 0) & (aligned < length)
         aligned = ops.clip(aligned, 0, length - 1)
 
         def to_segments(tensor):
-            gathered = ops.take_along_axis(
-                tensor, _expand_to(aligned, ops.ndim(tensor)), axis=1
-            )
+            gathered = tf.gather(tensor, aligned, axis=1, batch_dims=1)
             return ops.reshape(
                 gathered, (-1, num_segments, segment, *tensor.shape[2:])
             )
@@ -224,7 +225,7 @@ class MemorySlots(keras.layers.Layer):
         read = self._read(to_segments(queries), slot_versions)
         read = ops.reshape(read, (-1, num_segments * segment, self.features))
         positions = ops.arange(length)[None, :] + start[:, None]
-        read = ops.take_along_axis(read, positions[:, :, None], axis=1)
+        read = tf.gather(read, positions, axis=1, batch_dims=1)
         new_state = dict(
             zip(("slots", "write_max", "write_sum", "write_accumulator"), carry)
         )
@@ -293,10 +294,6 @@ class MemorySlots(keras.layers.Layer):
             }
         )
         return config
-
-
-def _expand_to(indices, ndim):
-    return ops.reshape(indices, (*ops.shape(indices), *([1] * (ndim - 2))))
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
