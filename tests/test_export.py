@@ -37,7 +37,7 @@ def send_bad_requests(bad_requests, good_requests):
     return errors, answered_after
 """
 
-CLIENT_SCRIPT = NO_MEMZOO + """
+CLIENT_SCRIPT = NO_MEMZOO + SEND_BAD_REQUESTS + """
 import json, os, threading
 import numpy as np
 import tensorflow as tf
@@ -124,7 +124,36 @@ for name, request in [
     except Exception as error:
         errors[name] = f"{type(error).__name__}: {error}"
 
+# Requests above the export's limits, each followed by good ones.
+ones = lambda *shape: tf.ones(shape, tf.int32)
+generate = lambda prompt, max_new_tokens: signatures["generate"](
+    prompt=tf.constant(prompt), max_new_tokens=tf.constant(max_new_tokens))
+refused, answered_after = send_bad_requests({
+    "max_new_tokens_1e9": lambda: generate(["To be"], 1_000_000_000),
+    "sampled_max_new_tokens_1e6": lambda: signatures["generate_sampled"](
+        prompt=tf.constant(["To be"]), max_new_tokens=tf.constant(1_000_000),
+        temperature=tf.constant(1.0), top_k=tf.constant(0), seed=tf.constant(0)),
+    "prompts_above_batch_limit": lambda: generate(["x"] * 65, 1),
+    # With the start token, 4097 tokens.
+    "prompt_above_length_limit": lambda: generate(["x" * 4096], 1),
+    "no_prompt": lambda: generate(np.array([], str), 1),
+    "token_ids_above_batch_limit": lambda: signatures["serving_default"](
+        token_ids=ones(65, 1)),
+    "token_ids_above_length_limit": lambda: signatures["serving_default"](
+        token_ids=ones(1, 4097)),
+    "step_above_length_limit": lambda: signatures["step"](
+        token_ids=ones(2, 4097), **signatures["initial_state"](batch_size=tf.constant(2))),
+    "step_with_a_state_of_another_batch": lambda: signatures["step"](
+        token_ids=ones(3, 2), **signatures["initial_state"](batch_size=tf.constant(2))),
+    "batch_size_0": lambda: signatures["initial_state"](batch_size=tf.constant(0)),
+    "batch_size_above_limit": lambda: signatures["initial_state"](
+        batch_size=tf.constant(65)),
+}, lambda: [generate(["To be"], 4)["text"].numpy(),
+            signatures["serving_default"](token_ids=ones(1, 3))["logits"].numpy()])
+
 print(json.dumps({
+    "limits": {name: int(value) for name, value in signatures["limits"]().items()},
+    "refused": {"errors": refused, "answered_after": answered_after},
     "signatures": sorted(signatures),
     "logits_shape": list(whole.shape),
     "streamed_difference": float(np.max(np.abs(streamed - whole))),
@@ -150,14 +179,23 @@ def exported(tmp_path_factory):
     return model, memzoo.export_saved_model(model, str(base))
 
 
-@pytest.mark.slow
-def test_every_signature_works_without_memzoo(exported):
-    model, path = exported
-    assert path.endswith(os.path.join("biglm", "1"))
+@pytest.fixture(scope="module")
+def client_report(exported):
+    """What `CLIENT_SCRIPT`, in a process that cannot import memzoo, got
+    from the export: one process loads it once for the tests below."""
+    _, path = exported
     result = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, path],
                             capture_output=True, text=True, timeout=600)
+    # A request that allocated without bound would abort the process (134).
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_every_signature_works_without_memzoo(exported, client_report):
+    model, path = exported
+    assert path.endswith(os.path.join("biglm", "1"))
+    report = client_report
     assert report["signatures"] == ["generate", "generate_sampled", "initial_state",
                                     "limits", "serving_default", "step"]
     # One warm-up request per signature, each answered with its outputs.
@@ -183,43 +221,6 @@ def test_every_signature_works_without_memzoo(exported):
     assert "expected to be a int32 tensor but is a float" in errors["wrong_dtype"]
     assert "max_new_tokens" in errors["negative_max_new_tokens"]
 
-
-BAD_REQUESTS_SCRIPT = NO_MEMZOO + SEND_BAD_REQUESTS + """
-import json
-import tensorflow as tf
-
-signatures = tf.saved_model.load(sys.argv[1]).signatures
-ones = lambda *shape: tf.ones(shape, tf.int32)
-generate = lambda prompt, max_new_tokens: signatures["generate"](
-    prompt=tf.constant(prompt), max_new_tokens=tf.constant(max_new_tokens))
-state = signatures["initial_state"](batch_size=tf.constant(2))
-errors, answered_after = send_bad_requests({
-    "max_new_tokens_1e9": lambda: generate(["To be"], 1_000_000_000),
-    "sampled_max_new_tokens_1e6": lambda: signatures["generate_sampled"](
-        prompt=tf.constant(["To be"]), max_new_tokens=tf.constant(1_000_000),
-        temperature=tf.constant(1.0), top_k=tf.constant(0), seed=tf.constant(0)),
-    "prompts_above_batch_limit": lambda: generate(["x"] * 65, 1),
-    # With the start token, 4097 tokens.
-    "prompt_above_length_limit": lambda: generate(["x" * 4096], 1),
-    "no_prompt": lambda: generate(np.array([], str), 1),
-    "token_ids_above_batch_limit": lambda: signatures["serving_default"](
-        token_ids=ones(65, 1)),
-    "token_ids_above_length_limit": lambda: signatures["serving_default"](
-        token_ids=ones(1, 4097)),
-    "step_above_length_limit": lambda: signatures["step"](token_ids=ones(2, 4097), **state),
-    "step_with_a_state_of_another_batch": lambda: signatures["step"](
-        token_ids=ones(3, 2), **state),
-    "batch_size_0": lambda: signatures["initial_state"](batch_size=tf.constant(0)),
-    "batch_size_above_limit": lambda: signatures["initial_state"](
-        batch_size=tf.constant(65)),
-}, lambda: [generate(["To be"], 4)["text"].numpy(),
-            signatures["serving_default"](token_ids=ones(1, 3))["logits"].numpy()])
-print(json.dumps({
-    "limits": {name: int(value) for name, value in signatures["limits"]().items()},
-    "errors": errors,
-    "answered_after": answered_after,
-}))
-"""
 
 # What the client reads in each refusal, after "InvalidArgumentError".
 LIMIT = r" \(the export limit `{}`, which the `limits` signature returns\)"
@@ -267,16 +268,10 @@ def assert_refused_and_answered_after(report, refusals):
 
 
 @pytest.mark.slow
-def test_requests_above_the_limits_are_refused_and_the_server_lives_on(exported):
-    _, path = exported
-    result = subprocess.run([sys.executable, "-c", BAD_REQUESTS_SCRIPT, path],
-                            capture_output=True, text=True, timeout=600)
-    # A request that allocated without bound would abort the process (134).
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["limits"] == {"max_batch_size": 64, "max_input_length": 4096,
-                                "max_new_tokens": 1024}
-    assert_refused_and_answered_after(report, REFUSALS)
+def test_requests_above_the_limits_are_refused_and_the_server_lives_on(client_report):
+    assert client_report["limits"] == {"max_batch_size": 64, "max_input_length": 4096,
+                                       "max_new_tokens": 1024}
+    assert_refused_and_answered_after(client_report["refused"], REFUSALS)
 
 
 @pytest.mark.slow
