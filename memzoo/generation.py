@@ -203,6 +203,10 @@ def generate_ids(
         rest = prompt[shortest:]
         forced[row, : len(rest)] = rest
         forced_mask[row, : len(rest)] = True
+    if not model.built:
+        # Variables made inside the first trace would make `tf.function`
+        # trace the loop twice.
+        model.build((None, None))
     decode = _decode_function(model, sampler, bool(jit_compile))
     new_ids = decode(prefix, forced, forced_mask, tf.constant(int(seed), tf.int32))
     new_ids = new_ids.numpy()
@@ -306,9 +310,14 @@ def _decode_function(model, sampler, jit_compile):
     key = (type(sampler).__name__, tuple(sorted(sampler.get_config().items())),
            jit_compile)
     if key not in cache:
+        # Traced once for any batch, prompt length and number of new tokens
+        # (XLA still compiles per shape): traced for the first call's shapes,
+        # it would be traced again, ~3 s for a memory model, at the next.
+        ids = tf.TensorSpec([None, None], tf.int32)
         cache[key] = tf.function(
             _decode_loop(model, sampler), jit_compile=jit_compile,
-            reduce_retracing=True,
+            input_signature=[ids, ids, tf.TensorSpec([None, None], tf.bool),
+                             tf.TensorSpec([], tf.int32)],
         )
     return cache[key]
 
