@@ -203,7 +203,7 @@ def generate_ids(
         rest = prompt[shortest:]
         forced[row, : len(rest)] = rest
         forced_mask[row, : len(rest)] = True
-    if not model.built:
+    if not getattr(model, "built", True):
         # Variables made inside the first trace would make `tf.function`
         # trace the loop twice.
         model.build((None, None))

@@ -110,9 +110,11 @@ def test_decode_loop_feeds_one_token_at_a_time_after_the_prompt():
     outputs = generation.generate_ids(model, [[1, 2, 3], [7]], max_new_tokens=4)
     np.testing.assert_array_equal(outputs[0], [1, 2, 3, 4, 5, 6, 7])
     np.testing.assert_array_equal(outputs[1], [7, 8, 9, 0, 1])
-    # Traced once: the common prefix (length 1) in one call, then one token
-    # per step inside the compiled loop, whatever the length of the text.
-    assert model.call_lengths == [1, 1]
+    # Traced once: the common prefix, of any length, in one call, then one
+    # token per step inside the compiled loop, whatever the length of the text.
+    assert model.call_lengths == [None, 1]
+    generation.generate_ids(model, [[1, 2]], max_new_tokens=2)
+    assert model.call_lengths == [None, 1]
 
 
 def test_zero_new_tokens_returns_the_prompts():
