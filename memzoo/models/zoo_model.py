@@ -64,7 +64,9 @@ class ZooModel(PresetMixin, keras.Model):
         # traced step, and `tf.function` then traces that step twice (once
         # making them, once without): the first step of a memory model took
         # twice as long. Keras builds them first under a strategy; this does
-        # it always, from the data's shapes, so no batch is drawn.
+        # it always, from the data's shapes, so no batch is drawn. Keras
+        # private API (this method, `_symbolic_build`, the epoch iterator's
+        # dataset): the language models' real-text fit test counts traces.
         if self._distribute_strategy is not None:
             return super()._maybe_symbolic_build(iterator, data_batch)
         if data_batch is None:
