@@ -128,6 +128,7 @@ for name, request in [
 ones = lambda *shape: tf.ones(shape, tf.int32)
 generate = lambda prompt, max_new_tokens: signatures["generate"](
     prompt=tf.constant(prompt), max_new_tokens=tf.constant(max_new_tokens))
+fresh_state = signatures["initial_state"](batch_size=tf.constant(2))
 refused, answered_after = send_bad_requests({
     "max_new_tokens_1e9": lambda: generate(["To be"], 1_000_000_000),
     "sampled_max_new_tokens_1e6": lambda: signatures["generate_sampled"](
@@ -142,9 +143,9 @@ refused, answered_after = send_bad_requests({
     "token_ids_above_length_limit": lambda: signatures["serving_default"](
         token_ids=ones(1, 4097)),
     "step_above_length_limit": lambda: signatures["step"](
-        token_ids=ones(2, 4097), **signatures["initial_state"](batch_size=tf.constant(2))),
+        token_ids=ones(2, 4097), **fresh_state),
     "step_with_a_state_of_another_batch": lambda: signatures["step"](
-        token_ids=ones(3, 2), **signatures["initial_state"](batch_size=tf.constant(2))),
+        token_ids=ones(3, 2), **fresh_state),
     "batch_size_0": lambda: signatures["initial_state"](batch_size=tf.constant(0)),
     "batch_size_above_limit": lambda: signatures["initial_state"](
         batch_size=tf.constant(65)),
