@@ -234,9 +234,8 @@ def test_a_killed_run_resumes_to_the_same_weights(model, capsys, tmp_path):
                      "--batch-size", 16, "--backup-every", 10, "--validation-batches",
                      1, "--jit-compile"]
     # In this process: the same command, without another process's import.
-    assert cli.main([str(a) for a in arguments] + [
-        "--output", str(tmp_path / "whole"),
-        "--data-dir", str(tmp_path / "tfds-whole")]) == 0, capsys.readouterr().err
+    command_output(capsys, *arguments, "--output", tmp_path / "whole",
+                   "--data-dir", tmp_path / "tfds-whole")
     if model == "memory_model_building_its_data":
         assert (tmp_path / "tfds-whole" / "shakespeare_plays").is_dir()
 
