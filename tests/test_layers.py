@@ -90,7 +90,10 @@ def reference_memory_slots(layer, x, queries):
     reads = []
     for start in range(0, x.shape[1], segment):
         reads.append(
-            layer._read(queries[:, None, start : start + segment], slots[:, None])[:, 0]
+            layer._read(
+                queries[:, None, start : start + segment],
+                layer._slot_inputs(slots)[:, None],
+            )[:, 0]
         )
         tokens = x[:, start : start + segment]
         if tokens.shape[1] < segment:

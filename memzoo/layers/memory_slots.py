@@ -152,80 +152,119 @@ class MemorySlots(keras.layers.Layer):
         # Align the chunk on segment boundaries: aligned index j holds token
         # j - start. Each row may be at its own place in its segment, hence a
         # per-row gather (static shape under XLA) rather than a slice. It is
-        # `tf.gather` of whole token vectors: `ops.take_along_axis` broadcasts
-        # the indices to every feature and gathers element by element, which
-        # made the slots cost more than the rest of the block.
-        aligned = ops.arange(num_segments * segment)[None, :] - start[:, None]
+        # `tf.gather_nd` of whole token vectors: `ops.take_along_axis`
+        # broadcasts the indices to every feature and gathers element by
+        # element, and the gradient of a `tf.gather` with `batch_dims` takes
+        # dozens of ops of shape arithmetic where this one takes a scatter.
+        aligned = ops.expand_dims(ops.arange(num_segments * segment), 0)
+        aligned = aligned - ops.expand_dims(start, 1)
         valid = (aligned >= 0) & (aligned < length)
         aligned = ops.clip(aligned, 0, length - 1)
 
+        def gather_rows(tensor, indices):
+            rows = ops.broadcast_to(
+                ops.expand_dims(ops.arange(ops.shape(indices)[0]), 1),
+                ops.shape(indices),
+            )
+            return tf.gather_nd(tensor, ops.stack([rows, indices], axis=-1))
+
         def to_segments(tensor):
-            gathered = tf.gather(tensor, aligned, axis=1, batch_dims=1)
             return ops.reshape(
-                gathered, (-1, num_segments, segment, *tensor.shape[2:])
+                gather_rows(tensor, aligned),
+                (-1, num_segments, segment, *tensor.shape[2:]),
             )
 
         write_keys = to_segments(self.write_key(inputs))
         write_values = to_segments(self.write_value(inputs))
-        valid_segments = ops.reshape(valid, (-1, num_segments, segment))
+        valid_segments = ops.cast(
+            ops.reshape(valid, (-1, num_segments, segment)), "float32"
+        )
         # Segment k ends inside this chunk if its last token is in it.
         last = (ops.arange(num_segments) + 1) * segment - 1
-        ends = last[None, :] < (start[:, None] + length)
-
-        def write(carry, segment_inputs):
-            slots, running_max, running_sum, accumulator, _ = carry
-            keys, values, valid, end = segment_inputs
-            new_max, new_sum, new_accumulator = self._attend(
-                slots, keys, values, valid, running_max, running_sum, accumulator
-            )
-            attended = new_accumulator / ops.maximum(new_sum, 1e-30)[..., None]
-            written = self._lstm_update(slots, self.write_output(attended))
-            end_slots = end[:, None, None]
-            # Tokens of segment k read the slots as they were before its write.
-            new_carry = (
-                ops.where(end_slots, written, slots),
-                ops.where(end_slots, 0.0, new_max),
-                ops.where(end_slots, 0.0, new_sum),
-                ops.where(end_slots[..., None], 0.0, new_accumulator),
-                slots,
-            )
-            # The state may know the batch size statically when the tokens
-            # do not; a loop variable must keep its shape.
-            return tuple(
-                tf.ensure_shape(value, old.shape)
-                for value, old in zip(new_carry, carry)
-            )
+        ends = ops.expand_dims(last, 0) < ops.expand_dims(start + length, 1)
+        ends = ops.cast(ends, "float32")
 
         def time_major(tensor):
             return ops.moveaxis(tensor, 1, 0)
 
-        # `tf.scan`, not `keras.ops.scan`: the TensorFlow backend of the latter
-        # requires the per-step outputs to have the carry's structure.
-        outputs = tf.scan(
-            write,
-            (
-                time_major(write_keys),
-                time_major(write_values),
-                time_major(valid_segments),
-                time_major(ends),
-            ),
-            initializer=(
-                state["slots"],
-                state["write_max"],
-                state["write_sum"],
-                state["write_accumulator"],
-                state["slots"],
-            ),
+        # A while loop rather than `tf.scan`: the scan would stack every part
+        # of its carry at every segment, and each stack costs ops forward and
+        # backward; only the slots before each write are needed per segment.
+        inputs_per_segment = [
+            tf.TensorArray(tensor.dtype, size=num_segments).unstack(
+                time_major(tensor)
+            )
+            for tensor in (write_keys, write_values, valid_segments, ends)
+        ]
+        # Not started is a running maximum of `_MASKED` inside the loop, so
+        # that no step needs to ask; the state says it with a running sum 0.
+        running_max = ops.where(
+            state["write_sum"] > 0, state["write_max"], _MASKED
         )
-        carry = [output[-1] for output in outputs[:4]]
-        slot_versions = outputs[4]
-        slot_versions = time_major(slot_versions)  # [batch, segments, M, D]
+
+        def write(index, slots, running_max, running_sum, accumulator,
+                  versions):
+            keys, values, valid, end = (
+                array.read(index) for array in inputs_per_segment
+            )
+            # The raw slots are kept per segment, not their normalized inputs:
+            # with those, Grappler's memory optimizer rewrote a gradient sum in
+            # the loop into a temporary variable that failed at batch 32 x 256
+            # (`AlreadyExistsError ... tmp_var`, tensorflow#23780).
+            versions = versions.write(index, slots)
+            slot_inputs = self._slot_inputs(slots)
+            running_max, running_sum, accumulator = self._attend(
+                slot_inputs, keys, values, valid, running_max, running_sum,
+                accumulator,
+            )
+            attended = accumulator / ops.expand_dims(
+                ops.maximum(running_sum, 1e-30), -1
+            )
+            written = self._lstm_update(slots, self.write_output(attended))
+            # Tokens of segment k read the slots as they were before its write.
+            end_slots = ops.reshape(end, (-1, 1, 1))
+            keep = 1.0 - end_slots
+            new_carry = (
+                slots + end_slots * (written - slots),
+                ops.where(end_slots > 0, _MASKED, running_max),
+                keep * running_sum,
+                ops.expand_dims(keep, -1) * accumulator,
+            )
+            # The state may know the batch size statically when the tokens
+            # do not; a loop variable must keep its shape.
+            new_carry = [
+                tf.ensure_shape(value, old.shape)
+                for value, old in zip(new_carry, old_carry(slots))
+            ]
+            return (index + 1, *new_carry, versions)
+
+        def old_carry(slots):
+            return (slots, state["write_max"], state["write_sum"],
+                    state["write_accumulator"])
+
+        loop_state = (
+            ops.convert_to_tensor(0, "int32"),
+            state["slots"],
+            running_max,
+            state["write_sum"],
+            state["write_accumulator"],
+            tf.TensorArray(state["slots"].dtype, size=num_segments),
+        )
+        _, *carry, versions = tf.while_loop(
+            lambda index, *_: index < num_segments,
+            write,
+            loop_state,
+            maximum_iterations=num_segments,
+        )
+        carry[1] = ops.where(carry[2] > 0, carry[1], 0.0)
+        # [batch, segments, M, D]: what the tokens of each segment read.
+        slot_versions = self._slot_inputs(time_major(versions.stack()))
 
         # Every token reads the version of the slots of its own segment.
         read = self._read(to_segments(queries), slot_versions)
         read = ops.reshape(read, (-1, num_segments * segment, self.features))
-        positions = ops.arange(length)[None, :] + start[:, None]
-        read = tf.gather(read, positions, axis=1, batch_dims=1)
+        positions = ops.expand_dims(ops.arange(length), 0)
+        read = gather_rows(read, positions + ops.expand_dims(start, 1))
         new_state = dict(
             zip(("slots", "write_max", "write_sum", "write_accumulator"), carry)
         )
@@ -236,27 +275,25 @@ class MemorySlots(keras.layers.Layer):
             self.slot_embedding, self.compute_dtype
         )
 
-    def _attend(self, slots, keys, values, valid, running_max, running_sum,
+    def _attend(self, slot_inputs, keys, values, valid, running_max, running_sum,
                 accumulator):
         """Adds one segment's tokens to the slots' running write attention."""
-        queries = self.write_query(self._slot_inputs(slots))
+        queries = self.write_query(slot_inputs)
         scores = ops.einsum("bmhk,bshk->bhms", queries, keys)
         scores = ops.cast(scores, "float32") / (self.key_dim**0.5)
-        valid = valid[:, None, None, :]
+        valid = ops.reshape(valid, (-1, 1, 1, ops.shape(valid)[-1]))
         # Masks go inside the exponentials: an exponential that overflows in
         # a branch `where` discards still turns its gradient into NaN.
-        scores = ops.where(valid, scores, _MASKED)
-        chunk_max = ops.max(scores, axis=-1)
-        started = running_sum > 0
-        new_max = ops.where(
-            started, ops.maximum(running_max, chunk_max), chunk_max
+        scores = scores + (1.0 - valid) * _MASKED
+        # The result does not depend on the maximum, so neither does its
+        # gradient: the maximum only keeps the exponentials in range.
+        new_max = ops.stop_gradient(
+            ops.maximum(running_max, ops.max(scores, axis=-1))
         )
-        rescale = ops.where(
-            started, ops.exp(ops.where(started, running_max - new_max, 0.0)), 0.0
-        )
-        weights = ops.where(valid, ops.exp(scores - new_max[..., None]), 0.0)
+        rescale = ops.exp(running_max - new_max)
+        weights = valid * ops.exp(scores - ops.expand_dims(new_max, -1))
         new_sum = running_sum * rescale + ops.sum(weights, axis=-1)
-        new_accumulator = accumulator * rescale[..., None] + ops.einsum(
+        new_accumulator = accumulator * ops.expand_dims(rescale, -1) + ops.einsum(
             "bhms,bshk->bhmk", weights, ops.cast(values, "float32")
         )
         return new_max, new_sum, new_accumulator
@@ -269,8 +306,7 @@ class MemorySlots(keras.layers.Layer):
             + ops.sigmoid(input_gate) * ops.tanh(candidate)
         )
 
-    def _read(self, queries, slot_versions):
-        slot_inputs = self._slot_inputs(slot_versions)
+    def _read(self, queries, slot_inputs):
         queries = self.read_query(queries)
         keys = self.read_key(slot_inputs)
         values = self.read_value(slot_inputs)
