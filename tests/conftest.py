@@ -67,6 +67,16 @@ def pytest_collection_modifyitems(items):
                for defs in definitions.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(
                 f"{item.module.__name__}:module-fixtures"))
+    # pytest-xdist hands out the groups first, then single tests in this
+    # order. The modules whose tests start processes and train for tens of
+    # seconds go first, so that the last test a worker takes is a short one
+    # and the two workers end together.
+    first = {name: rank for rank, name in enumerate(_LONG_TESTS_FIRST)}
+    items.sort(key=lambda item: first.get(item.module.__name__, len(first)))
+
+
+_LONG_TESTS_FIRST = ("tests.test_training", "tests.test_tuning",
+                     "tests.test_readme")
 
 
 def pytest_runtest_setup(item):
