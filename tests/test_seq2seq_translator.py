@@ -10,7 +10,7 @@ import memzoo
 from memzoo.metrics import TokenAccuracy
 from memzoo.metrics import corpus_bleu
 from memzoo.metrics import translation_bleu
-from memzoo.models import translation_search
+from memzoo.models.seq2seq_translator import translation_search
 from tests.model_tests import ModelTests
 
 tfds.disable_progress_bar()

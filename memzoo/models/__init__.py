@@ -1,4 +1,5 @@
-"""The zoo: one module per model, each registering its presets."""
+"""The zoo: one folder per model family (the model, its presets and what
+only it knows), each registering its presets when imported."""
 
 from memzoo.models.big_language_model import BigLanguageModel
 from memzoo.models.language_model import LanguageModel

@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from memzoo.layers import MemoryBackbone
-from memzoo.models.big_language_model_presets import PRESETS
+from memzoo.models.big_language_model.big_language_model_presets import PRESETS
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.presets import register_presets
 from memzoo.validation import check_integer

@@ -3,7 +3,7 @@ from keras import ops
 
 from memzoo.layers import StatefulLSTMStack
 from memzoo.models.language_model import LanguageModel
-from memzoo.models.lstm_language_model_presets import PRESETS
+from memzoo.models.lstm_language_model.lstm_language_model_presets import PRESETS
 from memzoo.models.presets import register_presets
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate

@@ -3,7 +3,7 @@ from keras import ops
 
 from memzoo.layers import StatefulLSTMStack
 from memzoo.models.presets import register_presets
-from memzoo.models.sequence_regressor_presets import PRESETS
+from memzoo.models.sequence_regressor.sequence_regressor_presets import PRESETS
 from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate

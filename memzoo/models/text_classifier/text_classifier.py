@@ -6,7 +6,7 @@ from memzoo.data import get_tokenizer
 from memzoo.layers import MemoryBackbone
 from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.models.presets import register_presets
-from memzoo.models.text_classifier_presets import PRESETS
+from memzoo.models.text_classifier.text_classifier_presets import PRESETS
 from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate

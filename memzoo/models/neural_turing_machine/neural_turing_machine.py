@@ -5,7 +5,7 @@ from keras import ops
 
 from memzoo.data.byte_tokenizer import ByteTokenizer
 from memzoo.layers import NTMCell
-from memzoo.models.neural_turing_machine_presets import PRESETS
+from memzoo.models.neural_turing_machine.neural_turing_machine_presets import PRESETS
 from memzoo.models.presets import register_presets
 from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
