@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 import memzoo
-from tests.language_model_tests import LanguageModelTests
-from tests.language_model_tests import compiled_call
+from tests.test_case import LanguageModelTests
+from tests.test_case import compiled_call
 
 TINY = {
     "vocab_size": 259,
@@ -70,6 +70,12 @@ class TestBigLanguageModel(LanguageModelTests):
     model_class = memzoo.BigLanguageModel
     # One block keeps the shared checks fast; the properties use two.
     init_kwargs = {**TINY, "num_layers": 1}
+
+    @pytest.mark.parametrize("config", EDGE_CONFIGS.values(), ids=EDGE_CONFIGS.keys())
+    @pytest.mark.parametrize("batch_size", [1, 2])
+    def test_one_call_equals_chunks_equals_token_by_token(self, config, batch_size):
+        self.run_stateful_test(perturbed_model(**config), random_ids(batch_size, 40),
+                               chunks=[(40,), (7, 13, 1, 19), (1,) * 40], atol=1e-4)
 
 
 def test_seed_documents_call_works_as_written():
@@ -140,19 +146,6 @@ def test_slots_carry_a_token_from_five_windows_back(segment_length):
                 assert difference > 1e-4, chunks
             else:
                 assert difference < 1e-5, chunks
-
-
-@pytest.mark.parametrize("config", EDGE_CONFIGS.values(), ids=EDGE_CONFIGS.keys())
-@pytest.mark.parametrize("batch_size", [1, 2])
-def test_one_call_equals_chunks_equals_token_by_token(config, batch_size):
-    model = perturbed_model(**config)
-    ids = random_ids(batch_size, 40)
-    whole, _ = run_in_chunks(model, ids, (40,))
-    np.testing.assert_allclose(whole, model(ids), atol=1e-5)
-    chunked, _ = run_in_chunks(model, ids, (7, 13, 1, 19))
-    stepped, _ = run_in_chunks(model, ids, (1,) * 40)
-    np.testing.assert_allclose(chunked, whole, atol=1e-4)
-    np.testing.assert_allclose(stepped, whole, atol=1e-4)
 
 
 def test_greedy_generation_follows_the_one_call_argmax_with_perturbed_weights():

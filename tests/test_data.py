@@ -1,5 +1,8 @@
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -301,3 +304,76 @@ def test_get_tokenizer():
     assert data.get_tokenizer(None) is None
     with pytest.raises(ValueError, match="`tokenizer`.*Received: tokenizer='bpe'"):
         data.get_tokenizer("bpe")
+
+
+# === `import memzoo` leaves tfds and TF Serving unloaded (fresh processes) ===
+
+
+def run_python(code, *args):
+    """The JSON printed last by `code`, run by a fresh Python."""
+    result = subprocess.run([sys.executable, "-c", code, *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+IMPORT_MEMZOO = """
+import json, os, sys, traceback
+
+importers = []
+
+
+class Witness:
+    # For the failure message: the memzoo lines that import tfds.
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow_datasets" and not importers:
+            importers.extend(
+                f"{frame.filename}:{frame.lineno}"
+                for frame in traceback.extract_stack()
+                if f"{os.sep}memzoo{os.sep}" in frame.filename)
+
+
+witness = Witness()
+sys.meta_path.insert(0, witness)
+import memzoo
+
+sys.meta_path.remove(witness)
+loaded = "tensorflow_datasets" in sys.modules
+serving = "tensorflow_serving" in sys.modules
+import tensorflow_datasets as tfds
+
+print(json.dumps({"loaded": loaded, "serving": serving, "importers": importers,
+                  "builders": tfds.list_builders(with_community_datasets=False)}))
+"""
+
+
+@pytest.mark.slow
+def test_import_memzoo_imports_neither_tfds_nor_tf_serving():
+    result = run_python(IMPORT_MEMZOO)
+    importers = result["importers"][::-1] or ["a module outside memzoo"]
+    assert not result["loaded"], "imported by " + " <- ".join(importers)
+    # Its protos are read only when an export writes its warm-up requests.
+    assert not result["serving"]
+    # Imported after memzoo, as a user does, tfds knows memzoo's builders.
+    assert {"shakespeare_plays", "bbc_news", "gettext_translations"} <= set(
+        result["builders"])
+
+
+LANGUAGE_MODEL_DATASET = """
+import json, sys
+import memzoo
+
+dataset = memzoo.data.language_model_dataset(
+    "shakespeare_plays", 64, 4, split="test", shuffle=False, data_dir=sys.argv[1])
+inputs, _ = next(iter(dataset))
+print(json.dumps({"shape": inputs.shape.as_list(),
+                  "text": memzoo.data.ByteTokenizer().decode(inputs.numpy().ravel())}))
+"""
+
+
+@pytest.mark.slow
+def test_memzoo_pipelines_build_memzoo_corpora_in_a_fresh_process(tmp_path):
+    result = run_python(LANGUAGE_MODEL_DATASET, str(tmp_path))
+    assert result["shape"] == [4, 64]
+    assert "by William Shakespeare" in result["text"]
+    assert (tmp_path / "shakespeare_plays").is_dir()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import memzoo
-from tests.language_model_tests import LanguageModelTests
+from tests.test_case import LanguageModelTests
 
 
 class TestLSTMLanguageModel(LanguageModelTests):
@@ -14,6 +14,10 @@ class TestLSTMLanguageModel(LanguageModelTests):
         "num_layers": 2,
         "tokenizer": "byte",
     }
+
+    def test_carried_state(self):
+        self.run_stateful_test(self.make_model(), self.token_ids(3, 24), chunks=[
+            (1, 3, 7, 13), (12, 12), (24,), (1,) * 24])
 
     def test_generate_text(self):
         model = self.make_model()

@@ -6,7 +6,7 @@ import tensorflow as tf
 import memzoo
 from memzoo import training
 from memzoo.layers import ntm_cell
-from tests.model_tests import StatefulModelTests
+from tests.test_case import TestCase
 
 VOCAB_SIZE = 11
 LENGTH = 6
@@ -20,7 +20,7 @@ def full(value, shape=(1, 1)):
     return np.full(shape, value, "float32")
 
 
-class TestNeuralTuringMachine(StatefulModelTests):
+class TestNeuralTuringMachine(TestCase):
     model_class = memzoo.NeuralTuringMachine
     # Two heads of each kind and shifts of up to 2 slots exercise every path.
     init_kwargs = {
@@ -34,42 +34,35 @@ class TestNeuralTuringMachine(StatefulModelTests):
         "embedding_dim": 4,
     }
 
+    def make_model(self, **overrides):
+        return self.model_class(**{**self.init_kwargs, **overrides})
+
     def make_inputs(self, batch_size, seed=0, length=LENGTH):
         rng = np.random.default_rng(seed)
         return rng.integers(0, VOCAB_SIZE, (batch_size, length), np.int32)
 
-    def make_targets(self, batch_size, seed=1):
-        return self.make_inputs(batch_size, seed)
+    def test_model_basics(self, tmp_path):
+        self.run_model_test(
+            cls=self.model_class, init_kwargs=self.init_kwargs,
+            input_data=self.make_inputs(3),
+            expected_output_shape=(3, LENGTH, VOCAB_SIZE),
+            variable_length_data=[self.make_inputs(1, seed=1, length=1),
+                                  self.make_inputs(4, seed=2, length=9)],
+            train_data=(self.make_inputs(3), self.make_inputs(3, seed=1)),
+            tmp_path=tmp_path, stateful=True,
+        )
 
-    def expected_output_shape(self, batch_size):
-        return (batch_size, LENGTH, VOCAB_SIZE)
+    def test_carried_state(self):
+        self.run_stateful_test(self.make_model(), self.make_inputs(3, length=7),
+                               chunks=[(1, 4, 2), (3, 3, 1), (7,)])
 
-    @pytest.mark.parametrize("chunks", [(1, 4, 2), (3, 3, 1), (7,)])
-    def test_chunks_with_state_equal_one_call(self, chunks):
-        model = self.make_model()
-        ids = self.make_inputs(2, length=sum(chunks))
-        whole = model(ids)
-        state = model.get_initial_state(2)
-        pieces, start = [], 0
-        for size in chunks:
-            logits, state = model(
-                ids[:, start : start + size], initial_state=state,
-                return_state=True,
-            )
-            pieces.append(logits)
-            start += size
-        np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-5)
+    def test_preset_directory(self, tmp_path):
+        self.run_preset_test(self.model_class, self.init_kwargs,
+                             self.make_inputs(2), tmp_path)
 
-    def test_batch_size_one(self):
-        # oneDNN miscomputes some matmuls with a size-1 dimension
-        # (tensorflow issue 117700); batch size 1 must still be exact.
-        model = self.make_model()
-        ids = self.make_inputs(3)
-        together = model(ids)
-        for row in range(3):
-            np.testing.assert_allclose(
-                model(ids[row : row + 1])[0], together[row], atol=1e-5
-            )
+    def test_jit_compiled_training_matches_eager(self):
+        self.run_jit_compile_test(self.model_class, self.init_kwargs, (
+            self.make_inputs(4), self.make_inputs(4, seed=1)))
 
     def test_state_shapes_and_distributions(self):
         model = self.make_model()
@@ -412,7 +405,7 @@ def test_the_recall_preset_learns_associative_recall(tmp_path, seed, record_prop
                              steps=2000, batch_size=64, learning_rate=1e-2,
                              backup_every=1000, validation_batches=16, seed=seed,
                              verbose=0)
-    task, arguments = training.memory_task(
+    task, arguments = memzoo.data.tasks.memory_task(
         memzoo.get_preset("ntm_associative_recall")["data"])
     chance = memzoo.data.tasks.chance_accuracy("associative_recall", **arguments)
     record_property("accuracy", float(metrics["validation_accuracy"]))

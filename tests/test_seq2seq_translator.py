@@ -11,7 +11,7 @@ from memzoo.metrics import TokenAccuracy
 from memzoo.metrics import corpus_bleu
 from memzoo.metrics import translation_bleu
 from memzoo.models.seq2seq_translator import translation_search
-from tests.model_tests import ModelTests
+from tests.test_case import TestCase
 
 tfds.disable_progress_bar()
 
@@ -94,24 +94,36 @@ def assert_scores_are_log_probabilities(model, sources, beam_size, max_length,
     return ids, scores, exact
 
 
-class TestSeq2SeqTranslator(ModelTests):
-    model_class = memzoo.Seq2SeqTranslator
-    init_kwargs = TINY
+def pairs(batch_size, source_length=7, target_length=6, seed=0):
+    """Source ids (the first source shorter, padded) and target input ids."""
+    source = random_ids(batch_size, source_length, seed)
+    source[0, 4:] = 0
+    target_in = random_ids(batch_size, target_length, seed + 10)
+    target_in[:, 0] = memzoo.data.ByteTokenizer.start_id
+    return source, target_in
 
-    def make_inputs(self, batch_size, seed=0):
-        source = random_ids(batch_size, 7, seed)
-        source[0, 4:] = 0  # A shorter source, padded.
-        target_in = random_ids(batch_size, 6, seed + 10)
-        target_in[:, 0] = memzoo.data.ByteTokenizer.start_id
-        return source, target_in
 
-    def make_targets(self, batch_size, seed=1):
-        targets = random_ids(batch_size, 6, seed)
-        targets[0, 3:] = 0  # Padding targets, ignored by the loss.
-        return targets
+def target_ids(batch_size, length=6, seed=1):
+    targets = random_ids(batch_size, length, seed)
+    targets[0, 3:] = 0  # Padding targets, ignored by the loss.
+    return targets
 
-    def expected_output_shape(self, batch_size):
-        return (batch_size, 6, 259)
+
+class TestSeq2SeqTranslator(TestCase):
+    def test_model_basics(self, tmp_path):
+        self.run_model_test(
+            cls=memzoo.Seq2SeqTranslator, init_kwargs=TINY, input_data=pairs(3),
+            expected_output_shape=(3, 6, 259),
+            variable_length_data=[pairs(1, 2, 1, seed=1), pairs(4, 11, 9, seed=2)],
+            train_data=(pairs(3), target_ids(3)), tmp_path=tmp_path,
+        )
+
+    def test_preset_directory(self, tmp_path):
+        self.run_preset_test(memzoo.Seq2SeqTranslator, TINY, pairs(2), tmp_path)
+
+    def test_jit_compiled_training_matches_eager(self):
+        self.run_jit_compile_test(memzoo.Seq2SeqTranslator, TINY,
+                                  (pairs(4), target_ids(4)))
 
 
 # === Structure: attention, padding, decoding steps ===

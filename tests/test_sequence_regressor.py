@@ -3,12 +3,11 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import memzoo
 from memzoo import evaluation
 from memzoo.data import series
-from tests.model_tests import StatefulModelTests
+from tests.test_case import TestCase
 
 TINY = {"units": 8, "output_steps": 2}
 
@@ -18,56 +17,42 @@ def random_series(batch_size, length=12, features=2, seed=0):
     return rng.normal(size=(batch_size, length, features)).astype("float32")
 
 
-class RegressorTests(StatefulModelTests):
-    model_class = memzoo.SequenceRegressor
-
-    def make_inputs(self, batch_size, seed=0):
-        return random_series(batch_size, seed=seed)
-
-    def make_targets(self, batch_size, seed=1):
-        return np.random.default_rng(seed).normal(size=(batch_size, 2)).astype("float32")
-
-    def expected_output_shape(self, batch_size):
-        return (batch_size, 2)
+def random_targets(batch_size, seed=1):
+    return np.random.default_rng(seed).normal(size=(batch_size, 2)).astype("float32")
 
 
-# One configuration keeps the shared checks fast: differencing runs every
-# layer the plain model has, and more.
-class TestSequenceRegressor(RegressorTests):
+class TestSequenceRegressor(TestCase):
+    # One configuration keeps the shared checks fast: differencing runs every
+    # layer the plain model has, and more.
     init_kwargs = {**TINY, "differencing": True}
 
+    def test_model_basics(self, tmp_path):
+        self.run_model_test(
+            cls=memzoo.SequenceRegressor, init_kwargs=self.init_kwargs,
+            input_data=random_series(3), expected_output_shape=(3, 2),
+            variable_length_data=[random_series(1, length=1, seed=1),
+                                  random_series(4, length=17, seed=2)],
+            train_data=(random_series(3), random_targets(3)), tmp_path=tmp_path,
+            stateful=True,
+        )
 
-def compiled_call(model):
-    """`model(x, initial_state=state, return_state=True)` traced once for any shape."""
-    state = model.get_initial_state(1)
-    state_spec = {
-        name: tf.TensorSpec([None, *value.shape[1:]], value.dtype)
-        for name, value in state.items()
-    }
-    return tf.function(
-        lambda x, state: model(x, initial_state=state, return_state=True),
-        input_signature=[tf.TensorSpec([None, None, 2], tf.float32), state_spec],
-    )
+    # Windows of a series, the state carried from one to the next, forecast
+    # what one window of them all does.
+    @pytest.mark.parametrize("differencing", [False, True])
+    def test_carried_state(self, differencing):
+        model = memzoo.SequenceRegressor(**TINY, num_layers=2,
+                                         differencing=differencing)
+        self.run_stateful_test(model, random_series(3, length=24), chunks=[
+            (1, 3, 7, 13), (12, 12), (1,) * 24])
 
+    def test_preset_directory(self, tmp_path):
+        # Three features: the weights' shapes depend on them.
+        self.run_preset_test(memzoo.SequenceRegressor, self.init_kwargs,
+                             random_series(2, features=3), tmp_path)
 
-@pytest.mark.parametrize("differencing", [False, True])
-@pytest.mark.parametrize("chunks", [(1, 3, 7, 13), (12, 12), (1,) * 24])
-def test_windows_with_carried_state_equal_one_call(differencing, chunks):
-    x = random_series(3, length=sum(chunks))
-    model = memzoo.SequenceRegressor(**TINY, num_layers=2, differencing=differencing)
-    model.build((None, None, 2))
-    whole, whole_state = model(x, initial_state=model.get_initial_state(3),
-                               return_state=True)
-    call = compiled_call(model)
-    state, start = model.get_initial_state(3), 0
-    for size in chunks:
-        forecast, state = call(x[:, start : start + size], state)
-        start += size
-    np.testing.assert_allclose(forecast, whole, atol=1e-5)
-    np.testing.assert_allclose(model(x), whole, atol=1e-5)
-    assert sorted(state) == sorted(whole_state)
-    for name in state:
-        np.testing.assert_allclose(state[name], whole_state[name], atol=1e-5)
+    def test_jit_compiled_training_matches_eager(self):
+        self.run_jit_compile_test(memzoo.SequenceRegressor, self.init_kwargs,
+                                  (random_series(4), random_targets(4)))
 
 
 def test_the_carried_state_is_history():

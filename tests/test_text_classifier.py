@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 import memzoo
 from memzoo import data
 from memzoo import evaluation
-from tests.model_tests import ModelTests
+from tests.test_case import TestCase
 
 tfds.disable_progress_bar()
 
@@ -60,21 +60,38 @@ def perturbed(model, ids, seed=0, scale=0.5):
     return model
 
 
-class ClassifierTests(ModelTests):
-    model_class = memzoo.TextClassifier
+def labels(batch_size, seed=1):
+    return np.random.default_rng(seed).integers(0, 3, batch_size)
 
-    def make_inputs(self, batch_size, seed=0):
-        return padded_ids(batch_size, seed=seed)
 
-    def make_targets(self, batch_size, seed=1):
-        return np.random.default_rng(seed).integers(0, 3, batch_size)
+class ClassifierTests(TestCase):
+    """The shared checks, for each backbone's `init_kwargs`."""
 
-    def expected_output_shape(self, batch_size):
-        return (batch_size, 3)
+    init_kwargs = None
+
+    def test_model_basics(self, tmp_path):
+        self.run_model_test(
+            cls=memzoo.TextClassifier, init_kwargs=self.init_kwargs,
+            input_data=padded_ids(3), expected_output_shape=(3, 3),
+            variable_length_data=[padded_ids(1, length=3, seed=1),
+                                  padded_ids(4, length=17, seed=2)],
+            train_data=(padded_ids(3), labels(3)), tmp_path=tmp_path,
+        )
+
+    def test_jit_compiled_training_matches_eager(self):
+        self.run_jit_compile_test(memzoo.TextClassifier, self.init_kwargs,
+                                  (padded_ids(4), labels(4)))
 
 
 class TestLSTMTextClassifier(ClassifierTests):
     init_kwargs = {**TINY, "bidirectional": True}
+
+    def test_preset_directory(self, tmp_path):
+        # A word vocabulary: the preset keeps it as an asset.
+        vocabulary = ["", "[UNK]", "good", "bad", "film", "plot"]
+        self.run_preset_test(memzoo.TextClassifier,
+                             {**self.init_kwargs, "tokenizer": vocabulary},
+                             padded_ids(2), tmp_path)
 
 
 class TestMemoryTextClassifier(ClassifierTests):

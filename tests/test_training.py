@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -185,7 +186,8 @@ def test_train_then_eval_then_generate(capsys, corpus, tmp_path):
     trained = memzoo_command(*command)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "bits per character" in trained.stdout
-    assert {"model.keras", "metrics.json", "run.json", "logs"} <= set(os.listdir(output))
+    assert {"model.keras", "preset", "metrics.json", "run.json", "logs"} <= set(
+        os.listdir(output))
     assert not os.path.exists(output / "backup")  # Removed once the run is done.
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["steps"] == 10 and metrics["resumed_from_step"] == 0
@@ -196,10 +198,21 @@ def test_train_then_eval_then_generate(capsys, corpus, tmp_path):
     assert isinstance(model, memzoo.LSTMLanguageModel)
     assert model.optimizer.iterations.numpy() == 10
 
+    # The run's own settings, given: the preset's eval below reads them.
     evaluated = command_output(capsys, "eval", "--model", output / "model.keras",
-                               "--data", corpus, "--batch-size", 2,
+                               "--data", corpus, "--batch-size", 4,
                                "--sequence-length", 32)
     assert "bits per character" in evaluated and "perplexity" in evaluated
+
+    # The run's preset directory, moved away from its run folder, holds the
+    # same model and the run's settings: eval scores it on the run's data.
+    preset = shutil.move(output / "preset", tmp_path / "moved_preset")
+    from_preset = memzoo.LSTMLanguageModel.from_preset(preset)
+    ids = np.arange(3, 19)[None, :]
+    np.testing.assert_array_equal(from_preset(ids), model(ids))
+    saved = json.loads((tmp_path / "moved_preset" / "metadata.json").read_text())
+    assert saved["metadata"]["run"] == metrics["config"]
+    assert command_output(capsys, "eval", "--model", preset) == evaluated
 
     common = ["generate", "--model", output / "model.keras", "--prompt", "MACBETH.",
               "--max-new-tokens", 24, "--seed", 3]
@@ -398,7 +411,7 @@ def test_bad_training_input_is_one_line(capsys, corpus, tmp_path):
 
 def test_an_output_folder_of_another_run_is_refused(capsys, corpus, tmp_path):
     output = tmp_path / "run"
-    training._claim_output_dir(str(output), {"preset": "lstm_lm_tiny", "steps": 8})
+    training.claim_output_dir(str(output), {"preset": "lstm_lm_tiny", "steps": 8})
     error = one_line_error(capsys, ["train", "--preset", "lstm_lm_tiny", "--data",
                                     corpus, "--steps", 4, *TINY, "--output", output])
     assert "holds a different run" in error

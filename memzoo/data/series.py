@@ -204,6 +204,31 @@ def series_datasets(
     )
 
 
+def forecast_baselines(splits, output_steps, season):
+    """Mean absolute errors of the naive forecast (the last value, repeated)
+    and the seasonal-naive one (the value a season before each target) on
+    the held-out tail of `splits` (a `memzoo.data.series.SeriesDatasets`),
+    in the series' units.
+
+    Example:
+
+    ```python
+    splits = memzoo.data.series.series_datasets(
+        np.sin(np.arange(200) / 5.0), window=20, batch_size=16, test_size=40)
+    memzoo.data.series.forecast_baselines(splits, output_steps=1, season=31)
+    # {'naive': 0.1..., 'seasonal_naive': 0.0...}
+    ```
+    """
+    values = splits.values[:, 0]
+    # Forecast origins: the last input step of each held-out window.
+    origins = np.arange(splits.test_start - 1, len(values) - output_steps)
+    horizon = np.arange(1, output_steps + 1)
+    targets = values[origins[:, None] + horizon]
+    naive = np.abs(targets - values[origins][:, None]).mean()
+    seasonal = np.abs(targets - values[origins[:, None] + horizon - season]).mean()
+    return {"naive": float(naive), "seasonal_naive": float(seasonal)}
+
+
 def _held_out_count(test_size, length):
     if isinstance(test_size, float) and 0 < test_size < 1:
         return max(1, int(round(test_size * length)))

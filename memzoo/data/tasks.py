@@ -23,294 +23,29 @@ A model that cannot see back far enough to the information scores
 """
 
 import inspect
-import random
-import string
 
-import tensorflow as tf
+from memzoo.data.task_batches import BLANK
+from memzoo.data.task_batches import DELIMITER
+from memzoo.data.task_batches import DIGITS
+from memzoo.data.task_batches import LETTERS
+from memzoo.data.task_batches import MARKERS
+from memzoo.data.task_batches import QUERY
+from memzoo.data.task_batches import VOCABULARY_SIZE
+from memzoo.data.task_batches import check_symbols
+from memzoo.data.task_generators import PASSKEY_FILLER
+from memzoo.data.task_generators import PASSKEY_INTRO
+from memzoo.data.task_generators import PASSKEY_QUESTION
+from memzoo.data.task_generators import associative_recall
+from memzoo.data.task_generators import copy
+from memzoo.data.task_generators import passkey
+from memzoo.data.task_generators import selective_copy
 
-from memzoo.data.byte_tokenizer import ByteTokenizer
-from memzoo.validation import check_integer
-
-VOCABULARY_SIZE = ByteTokenizer.vocabulary_size
-
-BLANK = "."
-DELIMITER = ":"
-QUERY = "?"
-MARKERS = BLANK + DELIMITER + QUERY
-DIGITS = string.digits
-LETTERS = string.ascii_lowercase
-
-PASSKEY_FILLER = "The grass is green. The sky is blue. "
-PASSKEY_INTRO = "The pass key is "
-PASSKEY_QUESTION = "\nWhat is the pass key? The pass key is "
-
-
-def copy(batch_size, length, distance, vocabulary="abcdefgh", seed=None,
-         num_batches=None, min_length=None):
-    """Copy task: recall a sequence after a stretch of blanks.
-
-    An example is `length` random symbols, `distance` blanks (`.`), a
-    delimiter (`:`) and the same symbols again, which are the answer. Each
-    answer token is predicted `length + distance` positions after the symbol
-    it copies, so a model needs to reach that far back; one that cannot
-    scores chance, `1 / len(vocabulary)` per answer token. With
-    `min_length`, each example copies a number of symbols drawn uniformly
-    from `min_length` to `length`, as Graves et al. (2014) train their Neural
-    Turing Machine, and is padded at the end with blanks weighted 0, so the
-    batches keep their shape.
-
-    Args:
-        batch_size: int. Examples per batch.
-        length: int. Symbols to copy.
-        distance: int >= 0. Blanks between the symbols and the delimiter.
-        vocabulary: str. The symbols, distinct printable ASCII characters
-            other than `.:?`; drawn uniformly with repetition.
-        seed: int >= 0 or `None`. Seed of the examples; `None` draws one
-            when the dataset is made.
-        num_batches: int or `None`. Batches to make; `None` never ends.
-        min_length: int or `None`. The fewest symbols an example copies;
-            `None` copies exactly `length`.
-
-    Returns:
-        A `tf.data.Dataset` of `(inputs, targets, sample_weight)`, each
-        `[batch_size, 2 * length + distance]` (int32, int32, float32).
-
-    Example:
-
-    ```python
-    dataset = memzoo.data.tasks.copy(2, length=4, distance=3, seed=0, num_batches=1)
-    inputs, targets, sample_weight = next(iter(dataset))
-    tokenizer = memzoo.data.ByteTokenizer()
-    tokenizer.detokenize(inputs)    # [b"gbcc...:gbc", b"dcaf...:dca"]
-    tokenizer.detokenize(targets)   # [b"bcc...:gbcc", b"caf...:dcaf"]
-    sample_weight[0]                # [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
-    memzoo.data.tasks.chance_accuracy("copy")   # 0.125
-    shorter = memzoo.data.tasks.copy(2, length=4, distance=0, seed=0,
-                                     num_batches=1, min_length=1)
-    tokenizer.detokenize(next(iter(shorter))[0])   # [b"gb:gb...", b"dcaf:dca"]
-    ```
-    """
-    batch_size, seed, num_batches = _check_common(batch_size, seed, num_batches)
-    length = check_integer("length", length)
-    distance = check_integer("distance", distance, minimum=0)
-    vocabulary = _check_symbols("vocabulary", vocabulary)
-    if min_length is None:
-        min_length = length
-    min_length = check_integer("min_length", min_length)
-    if min_length > length:
-        raise ValueError(
-            "Invalid value for argument `min_length`. Expected at most "
-            f"length={length}. Received: min_length={min_length}"
-        )
-    gap = _ids(BLANK * distance + DELIMITER)
-
-    def make_example(example_seed):
-        # The symbols are those of the fixed-length example of the same seed.
-        symbols = _random_symbols(example_seed, vocabulary, length)
-        if min_length < length:
-            count = tf.random.stateless_uniform(
-                [], tf.random.experimental.stateless_fold_in(example_seed, 1),
-                minval=min_length, maxval=length + 1, dtype=tf.int32,
-            )
-            symbols = symbols[:count]
-        return tf.concat([symbols, gap], 0), symbols
-
-    return _dataset(make_example, batch_size, seed, num_batches,
-                    sequence_length=2 * length + distance)
-
-
-def associative_recall(batch_size, num_pairs, distance, key_vocabulary=LETTERS,
-                       value_vocabulary=DIGITS, seed=None, num_batches=None):
-    """Associative recall: the value of a key seen before a stretch of filler.
-
-    An example is `num_pairs` key-value pairs (distinct keys, random
-    values), `distance` filler tokens (`.`), a query marker (`?`) and one of
-    the keys; the answer is the value paired with it, e.g. `a3c7b1...?c` →
-    `7`. The queried value lies `distance + 2` (last pair) to
-    `distance + 2 * num_pairs` (first pair) positions before the query key.
-    A model that cannot see the pairs scores chance,
-    `1 / len(value_vocabulary)`.
-
-    Args:
-        batch_size: int. Examples per batch.
-        num_pairs: int. Key-value pairs, at most `len(key_vocabulary)`.
-        distance: int >= 0. Filler tokens between the pairs and the query.
-        key_vocabulary: str. The keys, distinct printable ASCII characters
-            other than `.:?`.
-        value_vocabulary: str. The values, in the same form, none of them a
-            key.
-        seed: int >= 0 or `None`. Seed of the examples; `None` draws one
-            when the dataset is made.
-        num_batches: int or `None`. Batches to make; `None` never ends.
-
-    Returns:
-        A `tf.data.Dataset` of `(inputs, targets, sample_weight)`, each
-        `[batch_size, 2 * num_pairs + distance + 2]` (int32, int32, float32).
-
-    Example:
-
-    ```python
-    dataset = memzoo.data.tasks.associative_recall(
-        2, num_pairs=3, distance=4, seed=0, num_batches=1)
-    inputs, targets, sample_weight = next(iter(dataset))
-    tokenizer = memzoo.data.ByteTokenizer()
-    tokenizer.detokenize(inputs)    # [b"w9m8g8....?m", b"p5l2j9....?l"]
-    tokenizer.detokenize(targets[:, -1:])   # [b"8", b"2"], weighted 1
-    memzoo.data.tasks.chance_accuracy("associative_recall")   # 0.1
-    ```
-    """
-    batch_size, seed, num_batches = _check_common(batch_size, seed, num_batches)
-    key_vocabulary = _check_symbols("key_vocabulary", key_vocabulary)
-    value_vocabulary = _check_symbols("value_vocabulary", value_vocabulary)
-    if set(key_vocabulary) & set(value_vocabulary):
-        raise ValueError(
-            "Invalid value for argument `value_vocabulary`. Expected no "
-            f"character of key_vocabulary={key_vocabulary!r}. Received: "
-            f"value_vocabulary={value_vocabulary!r}"
-        )
-    num_pairs = check_integer("num_pairs", num_pairs)
-    if num_pairs > len(key_vocabulary):
-        raise ValueError(
-            "Invalid value for argument `num_pairs`. Expected at most "
-            f"{len(key_vocabulary)}, the number of distinct keys in "
-            f"key_vocabulary={key_vocabulary!r}. Received: num_pairs={num_pairs}"
-        )
-    distance = check_integer("distance", distance, minimum=0)
-    keys = _ids(key_vocabulary)
-    gap = _ids(BLANK * distance + QUERY)
-
-    def make_example(example_seed):
-        key_seed, value_seed, query_seed = tf.unstack(
-            tf.random.split(example_seed, 3)
-        )
-        # A random permutation's head: keys must be distinct to be queried.
-        order = tf.argsort(
-            tf.random.stateless_uniform([len(key_vocabulary)], key_seed)
-        )
-        pair_keys = tf.gather(keys, order[:num_pairs])
-        pair_values = _random_symbols(value_seed, value_vocabulary, num_pairs)
-        pairs = tf.reshape(tf.stack([pair_keys, pair_values], axis=1), [-1])
-        query = tf.random.stateless_uniform(
-            [1], query_seed, maxval=num_pairs, dtype=tf.int32
-        )
-        prompt = tf.concat([pairs, gap, tf.gather(pair_keys, query)], 0)
-        return prompt, tf.gather(pair_values, query)
-
-    return _dataset(make_example, batch_size, seed, num_batches)
-
-
-def passkey(batch_size, distance, num_digits=5, seed=None, num_batches=None):
-    """Pass key retrieval: a number hidden in filler text, asked for at the end.
-
-    An example reads `"The grass is green. The sky is blue. The pass key is
-    68203. The grass is green. ..."`, then `"\\nWhat is the pass key? The pass
-    key is "` and the answer `68203`. Exactly `distance` tokens of text lie
-    between the key's last digit and the question, so each digit is
-    predicted `distance + num_digits + 38` positions after it appears. A
-    model that cannot see the key scores chance, 0.1 per digit.
-
-    Args:
-        batch_size: int. Examples per batch.
-        distance: int >= 0. Tokens between the pass key and the question.
-        num_digits: int. Digits of the pass key, each uniform in 0-9.
-        seed: int >= 0 or `None`. Seed of the examples; `None` draws one
-            when the dataset is made.
-        num_batches: int or `None`. Batches to make; `None` never ends.
-
-    Returns:
-        A `tf.data.Dataset` of `(inputs, targets, sample_weight)`, each
-        `[batch_size, 2 * num_digits + distance + 91]` (int32, int32,
-        float32).
-
-    Example:
-
-    ```python
-    dataset = memzoo.data.tasks.passkey(2, distance=20, seed=0, num_batches=1)
-    inputs, targets, sample_weight = next(iter(dataset))
-    memzoo.data.ByteTokenizer().detokenize(targets)[0]
-    # b"he grass is green. The sky is blue. The pass key is 09886. The
-    #   grass is green\\nWhat is the pass key? The pass key is 09886"
-    memzoo.data.tasks.chance_accuracy("passkey")   # 0.1
-    ```
-    """
-    batch_size, seed, num_batches = _check_common(batch_size, seed, num_batches)
-    distance = check_integer("distance", distance, minimum=0)
-    num_digits = check_integer("num_digits", num_digits)
-    prefix = _ids(PASSKEY_FILLER + PASSKEY_INTRO)
-    # The sentence goes on into the filler, cut to exactly `distance` tokens.
-    repeats = distance // len(PASSKEY_FILLER) + 1
-    gap = (". " + PASSKEY_FILLER * repeats)[:distance]
-    suffix = _ids(gap + PASSKEY_QUESTION)
-
-    def make_example(example_seed):
-        digits = _random_symbols(example_seed, DIGITS, num_digits)
-        return tf.concat([prefix, digits, suffix], 0), digits
-
-    return _dataset(make_example, batch_size, seed, num_batches)
-
-
-def selective_copy(batch_size, num_symbols, distance, vocabulary="abcdefgh",
-                   seed=None, num_batches=None):
-    """Selective copy: recall the symbols scattered among blanks, in order.
-
-    An example is `num_symbols` random symbols at random positions among
-    `distance` blanks (`.`), a delimiter (`:`) and the symbols in order,
-    which are the answer, e.g. `.b..a.c:` → `bac`. Each answer token is
-    predicted up to `num_symbols + distance` positions after its symbol.
-    A model that cannot see back past the blanks scores chance,
-    `1 / len(vocabulary)` per answer token (a short memory still catches
-    symbols that happen to lie near the delimiter).
-
-    Args:
-        batch_size: int. Examples per batch.
-        num_symbols: int. Symbols to copy.
-        distance: int >= 0. Blanks the symbols are scattered among.
-        vocabulary: str. The symbols, distinct printable ASCII characters
-            other than `.:?`; drawn uniformly with repetition.
-        seed: int >= 0 or `None`. Seed of the examples; `None` draws one
-            when the dataset is made.
-        num_batches: int or `None`. Batches to make; `None` never ends.
-
-    Returns:
-        A `tf.data.Dataset` of `(inputs, targets, sample_weight)`, each
-        `[batch_size, 2 * num_symbols + distance]` (int32, int32, float32).
-
-    Example:
-
-    ```python
-    dataset = memzoo.data.tasks.selective_copy(
-        2, num_symbols=3, distance=5, seed=0, num_batches=1)
-    inputs, targets, sample_weight = next(iter(dataset))
-    tokenizer = memzoo.data.ByteTokenizer()
-    tokenizer.detokenize(inputs)    # [b"..ec...g:ec", b"a.a...f.:aa"]
-    tokenizer.detokenize(targets)   # [b".ec...g:ecg", b".a...f.:aaf"]
-    memzoo.data.tasks.chance_accuracy("selective_copy", vocabulary="ab")   # 0.5
-    ```
-    """
-    batch_size, seed, num_batches = _check_common(batch_size, seed, num_batches)
-    num_symbols = check_integer("num_symbols", num_symbols)
-    distance = check_integer("distance", distance, minimum=0)
-    vocabulary = _check_symbols("vocabulary", vocabulary)
-    region_length = num_symbols + distance
-    blanks = _ids(BLANK * region_length)
-    delimiter = _ids(DELIMITER)
-
-    def make_example(example_seed):
-        symbol_seed, position_seed = tf.unstack(tf.random.split(example_seed, 2))
-        symbols = _random_symbols(symbol_seed, vocabulary, num_symbols)
-        # Sorted, so the symbols keep their order among the blanks.
-        positions = tf.sort(
-            tf.argsort(
-                tf.random.stateless_uniform([region_length], position_seed)
-            )[:num_symbols]
-        )
-        region = tf.tensor_scatter_nd_update(
-            blanks, positions[:, tf.newaxis], symbols
-        )
-        return tf.concat([region, delimiter], 0), symbols
-
-    return _dataset(make_example, batch_size, seed, num_batches)
-
+__all__ = [
+    "BLANK", "DELIMITER", "DIGITS", "LETTERS", "MARKERS", "QUERY",
+    "VOCABULARY_SIZE", "PASSKEY_FILLER", "PASSKEY_INTRO", "PASSKEY_QUESTION",
+    "TASKS", "associative_recall", "chance_accuracy", "copy", "memory_task",
+    "passkey", "selective_copy",
+]
 
 TASKS = {
     "copy": copy,
@@ -318,6 +53,46 @@ TASKS = {
     "passkey": passkey,
     "selective_copy": selective_copy,
 }
+
+
+def memory_task(source):
+    """`(task function, arguments)` when `source` names a memory task, else `None`.
+
+    A data source such as `"associative_recall:num_pairs=1,distance=32"`
+    names a task of `memzoo.data.tasks` and its arguments (integers, or
+    strings for the vocabularies); the batch size and seed come from the
+    run. Raises a `ValueError` naming an argument the task does not take or
+    lacks.
+    """
+    if not isinstance(source, str):
+        return None
+    name, _, arguments = source.partition(":")
+    if name not in TASKS:
+        return None
+    task = TASKS[name]
+    parameters = inspect.signature(task).parameters
+    settable = [p for p in parameters if p not in ("batch_size", "seed", "num_batches")]
+    values = {}
+    for item in filter(None, arguments.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or key not in settable:
+            raise ValueError(
+                f"Invalid value for argument `data`: the memory task {name!r} "
+                f"takes {', '.join(f'{p}=VALUE' for p in settable)}. "
+                f"Received: {item!r} in data={source!r}"
+            )
+        values[key] = int(value) if value.lstrip("-").isdigit() else value
+    missing = [
+        p for p in settable
+        if parameters[p].default is inspect.Parameter.empty and p not in values
+    ]
+    if missing:
+        raise ValueError(
+            f"Invalid value for argument `data`: the memory task {name!r} needs "
+            f"{', '.join(missing)}, e.g. {name}:{missing[0]}=32. Received: "
+            f"data={source!r}"
+        )
+    return task, values
 
 
 def chance_accuracy(task_name, **task_arguments):
@@ -357,84 +132,4 @@ def chance_accuracy(task_name, **task_arguments):
     if task_name == "passkey":
         return 1.0 / len(DIGITS)
     name = "value_vocabulary" if task_name == "associative_recall" else "vocabulary"
-    return 1.0 / len(_check_symbols(name, arguments.arguments[name]))
-
-
-def _dataset(make_example, batch_size, seed, num_batches, sequence_length=None):
-    """Batches `make_example(seed) -> (prompt, answer)` as LM training data.
-
-    `sequence_length`: when given, examples shorter than it are padded at
-    the end with blanks weighted 0.
-    """
-    if num_batches is None:
-        indices = tf.data.Dataset.counter()
-    else:
-        indices = tf.data.Dataset.range(num_batches * batch_size)
-
-    def to_training_example(index):
-        example_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        prompt, answer = make_example(example_seed)
-        sequence = tf.concat([prompt, answer], 0)
-        # Position t predicts token t + 1: the answer is predicted from the
-        # prompt's last token on.
-        sample_weight = tf.concat(
-            [tf.zeros([tf.shape(prompt)[0] - 1]), tf.ones([tf.shape(answer)[0]])],
-            0,
-        )
-        if sequence_length is not None:
-            padding = sequence_length + 1 - tf.shape(sequence)[0]
-            sequence = tf.concat([sequence, tf.repeat(_ids(BLANK), padding)], 0)
-            sample_weight = tf.pad(sample_weight, [[0, padding]])
-            sequence = tf.ensure_shape(sequence, [sequence_length + 1])
-            sample_weight = tf.ensure_shape(sample_weight, [sequence_length])
-        return sequence[:-1], sequence[1:], sample_weight
-
-    dataset = indices.map(to_training_example, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(
-        tf.data.AUTOTUNE
-    )
-
-
-def _check_common(batch_size, seed, num_batches):
-    batch_size = check_integer("batch_size", batch_size)
-    if seed is None:
-        seed = random.randrange(2**31)
-    seed = check_integer("seed", seed, minimum=0)
-    if seed >= 2**63:
-        raise ValueError(
-            "Invalid value for argument `seed`. Expected an integer below "
-            f"2**63. Received: seed={seed}"
-        )
-    if num_batches is not None:
-        num_batches = check_integer("num_batches", num_batches)
-    return batch_size, seed, num_batches
-
-
-def _check_symbols(name, value):
-    """Returns `value` if it is a string of distinct task symbols, else raises."""
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(set(value)) != len(value)
-        or any(not 33 <= ord(c) < 127 or c in MARKERS for c in value)
-    ):
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected a non-empty string "
-            "of distinct printable ASCII characters, without spaces and "
-            f"{MARKERS!r}. Received: {name}={value!r}"
-        )
-    return value
-
-
-def _ids(text):
-    """Byte-tokenizer ids of ASCII text, as an int32 tensor."""
-    offset = ByteTokenizer.num_special_ids
-    return tf.constant([ord(c) + offset for c in text], tf.int32)
-
-
-def _random_symbols(seed, symbols, count):
-    """`count` ids drawn uniformly, with repetition, from the characters."""
-    choices = tf.random.stateless_uniform(
-        [count], seed, maxval=len(symbols), dtype=tf.int32
-    )
-    return tf.gather(_ids(symbols), choices)
+    return 1.0 / len(check_symbols(name, arguments.arguments[name]))

@@ -2,14 +2,16 @@ import codecs
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from memzoo import generation
 from memzoo.data import get_tokenizer
 from memzoo.metrics import BitsPerCharacter
-from memzoo.models.zoo_model import ZooModel
+from memzoo.models import serving
+from memzoo.models.next_token_model import NextTokenModel
 
 
-class LanguageModel(ZooModel):
+class LanguageModel(NextTokenModel):
     """Base class of memzoo's causal language models.
 
     A subclass builds its layers, implements `get_initial_state(batch_size)`
@@ -113,6 +115,18 @@ class LanguageModel(ZooModel):
         if rest:
             yield rest
 
+    def add_serving_endpoints(self, archive, limits, tokenizer=None):
+        """`serving_default` (`token_ids` -> `logits`), `initial_state` and
+        `step`, and with a tokenizer (`None`: the model's own) `generate`
+        and `generate_sampled` (see `memzoo.export`)."""
+        requests = serving.add_stateful_endpoints(archive, self, limits)
+        tokenizer = get_tokenizer(
+            getattr(self, "tokenizer", None) if tokenizer is None else tokenizer
+        )
+        if tokenizer is not None:
+            requests.update(_add_generate_endpoints(archive, self, tokenizer, limits))
+        return requests
+
     def _text_tokenizer(self):
         tokenizer = get_tokenizer(getattr(self, "tokenizer", None))
         if tokenizer is None:
@@ -168,3 +182,93 @@ def _as_id_lists(prompt):
         "strings, or token ids. Received: "
         f"{type(prompt).__name__} {prompt!r:.80}"
     )
+
+
+class _ServingSampler(generation.Sampler):
+    """Greedy when `temperature` <= 0, else top-`top_k` sampling (0: all)."""
+
+    def __init__(self, temperature, top_k):
+        self.temperature = temperature
+        self.top_k = top_k
+
+    def sample(self, logits, seed):
+        vocab_size = tf.shape(logits)[-1]
+        k = tf.where(self.top_k > 0, tf.minimum(self.top_k, vocab_size), vocab_size)
+        kth = tf.reduce_min(tf.math.top_k(logits, k).values, axis=-1, keepdims=True)
+        filtered = tf.where(logits >= kth, logits, tf.fill(tf.shape(logits), -1e9))
+        scaled = filtered / tf.maximum(self.temperature, 1e-6)
+        sampled = tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int32)[:, 0]
+        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return tf.where(self.temperature > 0, sampled, greedy)
+
+
+def _add_generate_endpoints(archive, model, tokenizer, limits):
+    """`generate` (greedy) and `generate_sampled`: prompts -> texts, the
+    tokenizer and the decode loop in the graph. Returns their warm-up
+    requests."""
+    prompt_spec = tf.TensorSpec([None], tf.string, name="prompt")
+    max_new_tokens_spec = tf.TensorSpec([], tf.int32, name="max_new_tokens")
+
+    def generate_text(prompt, max_new_tokens, temperature, top_k, seed):
+        ids = tokenizer.tokenize(prompt, add_start=True)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)
+        checks = [
+            # An empty batch would leave the decode loop without a length.
+            *serving.text_checks(lengths, "prompt", limits, minimum=1),
+            serving.assert_in_range(max_new_tokens, 0, limits["max_new_tokens"],
+                             "max_new_tokens", "max_new_tokens"),
+        ]
+        # Everything below, the padding to `num_steps` first, waits for them.
+        with tf.control_dependencies(checks):
+            dense = ids.to_tensor()
+            max_new_tokens = tf.identity(max_new_tokens)
+        shortest = tf.reduce_min(lengths)
+        # As `generate()`: the common prefix in one call, then the rest of
+        # longer prompts forced token by token while the others sample.
+        num_steps = tf.shape(dense)[1] - shortest + max_new_tokens
+        rest = dense[:, shortest:]
+        forced = tf.pad(rest, [[0, 0], [0, num_steps - tf.shape(rest)[1]]])
+        forced_mask = tf.range(num_steps)[tf.newaxis, :] < (lengths - shortest)[:, tf.newaxis]
+        decode = generation._decode_loop(model, _ServingSampler(temperature, top_k))
+        new_ids = decode(dense[:, :shortest], forced, forced_mask, seed)
+        full = tf.concat([dense[:, :shortest], new_ids], axis=1)
+        # Each text ends at its first end-of-text token after the prompt.
+        positions = tf.range(tf.shape(full)[1])[tf.newaxis, :]
+        after_prompt = positions >= lengths[:, tf.newaxis]
+        ends = (full == tokenizer.end_id) & after_prompt
+        limit = lengths + max_new_tokens
+        first_end = tf.reduce_min(
+            tf.where(ends, positions, tf.fill(tf.shape(full), tf.shape(full)[1])), axis=1
+        )
+        text_lengths = tf.minimum(first_end, limit)
+        texts = tokenizer.detokenize(tf.RaggedTensor.from_tensor(full, lengths=text_lengths))
+        return {"text": serving.valid_utf8(texts)}
+
+    archive.add_endpoint(
+        "generate",
+        lambda prompt, max_new_tokens: generate_text(
+            prompt, max_new_tokens, tf.constant(0.0), tf.constant(0), tf.constant(0)
+        ),
+        input_signature=[prompt_spec, max_new_tokens_spec],
+    )
+    archive.add_endpoint(
+        "generate_sampled",
+        generate_text,
+        input_signature=[
+            prompt_spec,
+            max_new_tokens_spec,
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+        ],
+    )
+    generate_inputs = {"prompt": np.array([b"Hello"]), "max_new_tokens": np.int32(4)}
+    return {
+        "generate": generate_inputs,
+        "generate_sampled": {
+            **generate_inputs,
+            "temperature": np.float32(1.0),
+            "top_k": np.int32(0),
+            "seed": np.int32(0),
+        },
+    }

@@ -1,9 +1,25 @@
-"""The preset registry: named configurations of the zoo's models.
+"""Presets, keras-hub style: registered names and preset directories.
 
-A preset is a model class, the config it is built with, a description and,
-where trained, a weights file. Each model family registers its presets from its
-own `*_presets.py` file when its module is imported.
+A registered preset is a model class, the config it is built with and a
+description; each model family registers its presets from its own
+`*_presets.py` file when its module is imported. A preset directory is what
+`save_to_preset()` writes (`memzoo.models.preset_directory`): config,
+weights, assets and a metadata.json with the sha256 of each, which
+`from_preset()` checks before it reads anything else.
 """
+
+import inspect
+import os
+
+import keras
+
+from memzoo.models.preset_directory import CONFIG_FILE
+from memzoo.models.preset_directory import METADATA_FILE
+from memzoo.models.preset_directory import WEIGHTS_FILE
+from memzoo.models.preset_directory import check_files
+from memzoo.models.preset_directory import read_config
+from memzoo.models.preset_directory import read_json
+from memzoo.models.preset_directory import write_preset
 
 _PRESETS = {}
 _CLASSES = {}
@@ -11,7 +27,11 @@ _CLASSES = {}
 
 def register_presets(model_class, presets):
     """Adds `presets` (name -> dict with `config`, `description`, optionally
-    `weights`, `data` and `sequence_length`) for a class."""
+    `weights`, `data` and `sequence_length`) for a class.
+
+    `weights` is the path of a preset directory of trained weights, which
+    `from_preset(name)` then loads; without it a preset is config only.
+    """
     _CLASSES[model_class.__name__] = model_class
     for name, preset in presets.items():
         if name in _PRESETS:
@@ -50,33 +70,161 @@ def get_preset(name):
     return preset
 
 
-def preset_class(name):
-    """The model class that the preset `name` builds."""
-    return _CLASSES[get_preset(name)["class_name"]]
+def is_preset_dir(path):
+    """Whether `path` is a preset directory: a folder with config.json and
+    metadata.json, as `save_to_preset()` writes."""
+    return isinstance(path, (str, os.PathLike)) and all(
+        os.path.isfile(os.path.join(path, name))
+        for name in (CONFIG_FILE, METADATA_FILE)
+    )
+
+
+def preset_class(preset):
+    """The model class that `preset`, a registered name or a preset
+    directory, builds."""
+    preset = _check_preset(preset)
+    if preset in _PRESETS:
+        return _CLASSES[_PRESETS[preset]["class_name"]]
+    return _config_class(read_json(preset, CONFIG_FILE), preset)
 
 
 class PresetMixin:
-    """Gives a model class `from_preset(name, **overrides)`, keras-hub style."""
+    """Gives a model class `from_preset()` and `save_to_preset()`,
+    keras-hub style."""
 
     @classmethod
-    def from_preset(cls, preset, **overrides):
+    def from_preset(cls, preset, load_weights=True, **overrides):
         """Builds the model of a preset; keyword arguments override its config.
 
-        Called on a base class, it builds whichever subclass the preset names.
+        `preset` is a registered name (`memzoo.list_presets()`) or the path
+        of a directory `save_to_preset()` wrote (a registered name wins over
+        a folder of the same name; `./name` reaches the folder). A
+        directory's files are checked against the sha256 its metadata.json
+        lists before anything is read; the model is then built for the
+        input shape it was saved with and, unless `load_weights=False`,
+        given the saved weights. Called on a base class, it builds whichever
+        subclass the preset names.
 
         Example:
 
         ```python
+        import tempfile
+
         model = memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny", dropout=0.1)
+        model(np.zeros((1, 8), "int32"))
+        path = tempfile.mkdtemp() + "/lstm_lm_tiny_copy"
+        model.save_to_preset(path)
+        same = memzoo.LSTMLanguageModel.from_preset(path)
         ```
         """
-        model_class = preset_class(preset)
+        preset = _check_preset(preset)
+        if preset in _PRESETS and _PRESETS[preset]["weights"] is None:
+            model_class = cls._check_preset_class(preset, preset_class(preset))
+            config = get_preset(preset)["config"]
+            config.update(overrides)
+            return model_class(**config)
+        if preset in _PRESETS:
+            preset = _check_preset(_PRESETS[preset]["weights"])
+        check_files(preset)
+        config = read_config(preset)
+        model_class = cls._check_preset_class(
+            preset, _config_class(config, preset)
+        )
+        model = model_class.from_config({**config["config"], **overrides})
+        model.build_from_config(config.get("build_config"))
+        if not load_weights:
+            return model
+        weights = os.path.join(preset, WEIGHTS_FILE)
+        if not os.path.isfile(weights):
+            raise ValueError(
+                f"Invalid value for argument `preset`. Expected {WEIGHTS_FILE}"
+                " in the preset directory, or `load_weights=False`. Received: "
+                f"preset={preset!r}, without it"
+            )
+        try:
+            model.load_weights(weights)
+        except ValueError as error:
+            raise ValueError(
+                f"The weights of preset {preset!r} do not fit the model built "
+                f"with the overrides {overrides}: pass `load_weights=False`, or "
+                f"only overrides that keep the weights' shapes. Keras: {error}"
+            ) from error
+        return model
+
+    @classmethod
+    def _check_preset_class(cls, preset, model_class):
         if not issubclass(model_class, cls):
             raise ValueError(
                 f"Preset {preset!r} builds a {model_class.__name__}, not a "
                 f"{cls.__name__}. Use {model_class.__name__}.from_preset(), or "
                 f"one of {list_presets(cls)}."
             )
-        config = get_preset(preset)["config"]
-        config.update(overrides)
-        return model_class(**config)
+        return model_class
+
+    def save_to_preset(self, preset_dir, metadata=None):
+        """Writes the model as a preset directory that `from_preset()` loads.
+
+        The directory holds config.json (the model as
+        `keras.saving.serialize_keras_object` gives it, with the input shape
+        it was built with), model.weights.h5, assets/vocabulary.txt when the
+        model's `tokenizer` is a word vocabulary (one token per line), and
+        metadata.json: the memzoo, Keras and TensorFlow versions, the class,
+        the parameter count, the UTC date, `metadata` and the sha256 of
+        every other file. It is written into a temporary folder beside
+        `preset_dir`, then renamed into place.
+
+        Args:
+            preset_dir: str or path. A folder that does not exist yet, or
+                an empty one: a preset is never overwritten.
+            metadata: dict or `None`. What to keep with the preset (a
+                training run's settings and metrics, say); JSON values only.
+
+        Returns:
+            The absolute path of `preset_dir`.
+
+        Example:
+
+        ```python
+        import tempfile
+
+        model = memzoo.SequenceRegressor(units=8, output_steps=2)
+        model(np.zeros((1, 12, 3), "float32"))  # 3 features: saved too
+        path = tempfile.mkdtemp() + "/forecaster"
+        model.save_to_preset(path, metadata={"mae": 0.37})
+        model = memzoo.SequenceRegressor.from_preset(path)
+        ```
+        """
+        return write_preset(self, preset_dir, metadata)
+
+
+def _check_preset(preset):
+    """`preset` as a registered name or a preset directory's path, else a
+    `ValueError` saying what a preset is."""
+    if isinstance(preset, os.PathLike):
+        preset = os.fspath(preset)
+    if isinstance(preset, str) and (preset in _PRESETS or is_preset_dir(preset)):
+        return preset
+    received = f"preset={preset!r}"
+    if isinstance(preset, str) and os.path.isdir(preset):
+        missing = [name for name in (CONFIG_FILE, METADATA_FILE)
+                   if not os.path.isfile(os.path.join(preset, name))]
+        received += f", a directory without {' or '.join(missing)}"
+    raise ValueError(
+        f"Invalid value for argument `preset`. Expected one of "
+        f"{list_presets()}, or the path of a preset directory (with "
+        f"{CONFIG_FILE} and {METADATA_FILE}, as `save_to_preset()` writes). "
+        f"Received: {received}"
+    )
+
+
+def _config_class(config, preset):
+    """The registered memzoo model class a preset's config.json names."""
+    name = config.get("registered_name") if isinstance(config, dict) else None
+    model_class = keras.saving.get_registered_object(name) if name else None
+    if not (inspect.isclass(model_class) and issubclass(model_class, PresetMixin)):
+        raise ValueError(
+            "Invalid value for argument `preset`. Expected a config.json of a "
+            "memzoo model registered with Keras. Received: "
+            f"preset={preset!r}, whose config.json names {name!r}"
+        )
+    return model_class

@@ -1,9 +1,33 @@
+import typing
+
 import keras
 import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
 from memzoo.models.presets import PresetMixin
+
+
+class TrainingData(typing.NamedTuple):
+    """What a family's `training_data()` gives `memzoo train`.
+
+    Attributes:
+        train: an endless `tf.data.Dataset` of `(x, y)` or `(x, y,
+            sample_weight)` batches, the same for the same seed.
+        validation: a finite dataset of held-out batches.
+        count_pass: a callable giving the batches of one pass over the
+            training split, or `None` for an endless stream (a memory task).
+        config: dict. Config values the data decides (a word vocabulary
+            adapted on it), to build the model with.
+        answer_only: bool. The batches' `sample_weight` marks the answer:
+            loss and metrics are means over it.
+    """
+
+    train: typing.Any
+    validation: typing.Any
+    count_pass: typing.Any = None
+    config: dict = {}
+    answer_only: bool = False
 
 
 class ZooModel(PresetMixin, keras.Model):
@@ -15,7 +39,106 @@ class ZooModel(PresetMixin, keras.Model):
     can compile; recompiling a loaded model as it was saved; and the checks
     of a tokenizer and of token-id inputs against `vocab_size`, and of a
     carried `initial_state` against what `get_initial_state()` makes.
+
+    It also declares the protocol through which training, evaluation,
+    export, tuning and the command line use a family without knowing it:
+    `training_data()` (how raw data becomes batches), `input_signature()`
+    (what `call()` takes), `evaluate_held_out()` (its scores and no-skill
+    baselines) and `add_serving_endpoints()` (its serving signatures).
     """
+
+    # What `memzoo eval` scores with when given no sequence length (`None`:
+    # it must be given, as a forecaster's window).
+    default_sequence_length = 128
+    # Whether its loss is a next-token cross-entropy, whose exponential a
+    # run reports as perplexity.
+    reports_perplexity = False
+
+    @classmethod
+    def training_data(cls, config, data_source, batch_size, sequence_length,
+                      seed, validation_batches, data_dir=None):
+        """The batches a model of `config` trains on: a `TrainingData`.
+
+        Args:
+            config: dict. The config the model will be built with.
+            data_source: what the family reads (a corpus, a memory task, a
+                labelled tfds name, a series, sentence pairs).
+            batch_size: int. Examples per batch.
+            sequence_length: int. Tokens (or steps) per example.
+            seed: int. Fixes the data order.
+            validation_batches: int. Held-out batches to keep.
+            data_dir: str or `None`. The tensorflow-datasets folder.
+        """
+        raise NotImplementedError(
+            f"{cls.__name__} does not say how it is trained: it has no "
+            "`training_data()`."
+        )
+
+    def compile_arguments(self, answer_only=False):
+        """`compile()` arguments for training on data whose `TrainingData`
+        has `answer_only`; `{}` (the defaults) here."""
+        return {}
+
+    def input_signature(self):
+        """The `tf.TensorSpec` (or tuple of them) of what `call()` takes, batch
+        and time left open: token ids `[batch, time]` int32 here."""
+        return tf.TensorSpec([None, None], tf.int32, name="token_ids")
+
+    def build_from_signature(self):
+        """Builds the model for inputs of `input_signature()`, if unbuilt."""
+        if not self.built:
+            self.build(tf.nest.map_structure(
+                lambda spec: tuple(spec.shape), self.input_signature()
+            ))
+
+    def evaluate_held_out(self, data_source, split="test", batch_size=32,
+                          sequence_length=None, max_batches=None,
+                          data_dir=None, baselines=False, beam_size=1,
+                          seed=None):
+        """Scores on held-out data, in the family's own terms (a dict of
+        floats), with `baselines` the no-skill scores as `baseline_*`; see
+        `memzoo.evaluation.evaluate`, which checks the arguments."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say how it is scored: it has no "
+            "`evaluate_held_out()`."
+        )
+
+    def _require_data(self, data_source):
+        # Only a next-token model has a default corpus to be scored on.
+        if data_source is None:
+            raise ValueError(
+                "Invalid value for argument `data`. A "
+                f"{type(self).__name__} needs the data it is scored on, e.g. "
+                "the `data` of its preset (`memzoo list`). Received: data=None"
+            )
+
+    def add_serving_endpoints(self, archive, limits, tokenizer=None):
+        """Adds the family's signatures to a `keras.export.ExportArchive`.
+
+        `limits` holds `max_batch_size`, `max_input_length` and
+        `max_new_tokens`, which every signature enforces. Returns the
+        warm-up requests: `{signature: {input name: array}}`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say how it is served: it has no "
+            "`add_serving_endpoints()`."
+        )
+
+    def export(self, filepath, format="tf_saved_model", verbose=None,
+               input_signature=None, **kwargs):
+        """`keras.Model.export` with the model's own `input_signature()`.
+
+        Keras infers a subclassed model's signature from its first call, as
+        float32 of that call's shapes; a token model's is int32 ids of any
+        length. For TF Serving with state and limits, use
+        `memzoo.export_saved_model`.
+        """
+        if input_signature is None:
+            self.build_from_signature()
+            # One positional argument: ids, or a translator's pair of them.
+            input_signature = [self.input_signature()]
+        return super().export(filepath, format=format, verbose=verbose,
+                              input_signature=input_signature, **kwargs)
 
     def compile(
         self,

@@ -7,12 +7,12 @@ from memzoo.data.byte_tokenizer import ByteTokenizer
 from memzoo.layers import NTMCell
 from memzoo.models.neural_turing_machine.neural_turing_machine_presets import PRESETS
 from memzoo.models.presets import register_presets
-from memzoo.models.zoo_model import ZooModel
+from memzoo.models.next_token_model import NextTokenModel
 from memzoo.validation import check_integer
 
 
 @keras.saving.register_keras_serializable(package="memzoo")
-class NeuralTuringMachine(ZooModel):
+class NeuralTuringMachine(NextTokenModel):
     """A Neural Turing Machine over token ids (Graves et al., 2014).
 
     An LSTM controller with an external memory of `memory_size` slots of

@@ -1,8 +1,11 @@
 import keras
+import tensorflow as tf
 from keras import ops
 
 from memzoo.layers import StatefulLSTMStack
+from memzoo.models import serving
 from memzoo.models.presets import register_presets
+from memzoo.models.sequence_regressor import sequence_regressor_data
 from memzoo.models.sequence_regressor.sequence_regressor_presets import PRESETS
 from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
@@ -69,6 +72,10 @@ class SequenceRegressor(ZooModel):
         stateful_carry = _check_bool("stateful_carry", stateful_carry)
         differencing = _check_bool("differencing", differencing)
         dropout = check_rate("dropout", dropout)
+        # Keras casts float inputs to the compute dtype: under mixed
+        # precision that would round a series (and a carried last value) to
+        # bfloat16 before `call` could keep its level in float32.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
 
         # === Layers ===
@@ -152,7 +159,7 @@ class SequenceRegressor(ZooModel):
         lstm_inputs = inputs
         if self.differencing:
             lstm_inputs, state["previous"] = self._differences(
-                inputs, initial_state["previous"]
+                inputs, ops.cast(initial_state["previous"], "float32")
             )
         lstm_state = {
             name: value for name, value in initial_state.items()
@@ -192,6 +199,26 @@ class SequenceRegressor(ZooModel):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_steps)
+
+    # The window must be the one it was trained with: no default.
+    default_sequence_length = None
+
+    def input_signature(self):
+        """A float32 series `[batch, time, features]` (one feature until
+        built)."""
+        features = getattr(self, "features", None) or 1
+        return tf.TensorSpec([None, None, features], tf.float32, name="series")
+
+    training_data = classmethod(sequence_regressor_data.training_data)
+
+    evaluate_held_out = sequence_regressor_data.evaluate_held_out
+
+    def add_serving_endpoints(self, archive, limits, tokenizer=None):
+        """`serving_default` and `predict` (`series` -> `forecast`),
+        `initial_state` and `step` (see `memzoo.export`)."""
+        return serving.add_stateful_endpoints(
+            archive, self, limits, outputs_name="forecast", predict_alias=True
+        )
 
     def _check_carry(self, what):
         if not self.stateful_carry:

@@ -6,6 +6,8 @@ from memzoo.data import get_tokenizer
 from memzoo.layers import MemoryBackbone
 from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.models.presets import register_presets
+from memzoo.models.text_classifier import text_classifier_data
+from memzoo.models.text_classifier import text_classifier_serving
 from memzoo.models.text_classifier.text_classifier_presets import PRESETS
 from memzoo.models.zoo_model import ZooModel
 from memzoo.validation import check_integer
@@ -342,6 +344,18 @@ class TextClassifier(ZooModel):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
+
+    # A text is scored on its first 512 tokens unless told otherwise.
+    default_sequence_length = 512
+
+    training_data = classmethod(text_classifier_data.training_data)
+
+    evaluate_held_out = text_classifier_data.evaluate_held_out
+
+    def add_serving_endpoints(self, archive, limits, tokenizer=None):
+        """`serving_default` (`token_ids` -> `probabilities`) and, with a
+        tokenizer, `classify` (`text` -> `probabilities`)."""
+        return text_classifier_serving.add_serving_endpoints(self, archive, limits)
 
     def get_config(self):
         config = super().get_config()
