@@ -60,6 +60,16 @@ class TestNeuralTuringMachine(TestCase):
         self.run_preset_test(self.model_class, self.init_kwargs,
                              self.make_inputs(2), tmp_path)
 
+    def test_carried_state_is_exact_under_mixed_precision(self):
+        # The memory carried between calls stays float32: Keras does not
+        # round it to bfloat16 on the way into the next call.
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            self.run_stateful_test(self.make_model(), self.make_inputs(2, length=8),
+                                   chunks=[(3, 5)])
+        finally:
+            keras.config.set_dtype_policy("float32")
+
     def test_jit_compiled_training_matches_eager(self):
         self.run_jit_compile_test(self.model_class, self.init_kwargs, (
             self.make_inputs(4), self.make_inputs(4, seed=1)))

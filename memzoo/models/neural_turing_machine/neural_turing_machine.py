@@ -91,6 +91,11 @@ class NeuralTuringMachine(NextTokenModel):
         shift_range = check_integer("shift_range", shift_range, minimum=0)
         vocab_size = check_integer("vocab_size", vocab_size)
         embedding_dim = check_integer("embedding_dim", embedding_dim)
+        # Keras casts float inputs to the compute dtype: under mixed
+        # precision that would round the carried float32 memory and heads to
+        # bfloat16 at every call, and a text fed in chunks would drift from
+        # one call over it.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
 
         # === Layers ===
