@@ -11,12 +11,12 @@ on a memory task, the majority class, the naive and seasonal-naive forecasts,
 or the source copied as its own translation.
 """
 
-import json
 import os
 
 from memzoo.models.presets import METADATA_FILE
 from memzoo.models.presets import is_preset_dir
 from memzoo.training.run_folder import RUN_FILE
+from memzoo.training.run_folder import read_json
 from memzoo.validation import check_integer
 
 # Far from the seeds of training runs (a run's examples use seed and seed+1).
@@ -103,11 +103,10 @@ def run_settings(model_path):
     directory that keeps the run's settings in its metadata), or `{}`."""
     config = {}
     if is_preset_dir(model_path):
-        with open(os.path.join(model_path, METADATA_FILE), encoding="utf-8") as f:
-            config = json.load(f).get("metadata", {}).get("run", {})
+        metadata = read_json(os.path.join(model_path, METADATA_FILE))
+        config = metadata.get("metadata", {}).get("run", {})
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), RUN_FILE)
     if not config and os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
+        config = read_json(path)
     return {key: config[key] for key in ("data", "sequence_length", "batch_size")
             if key in config}
