@@ -1,5 +1,6 @@
 """The memory layers against direct, unblocked reference computations."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,15 +111,20 @@ def reference_memory_slots(layer, x, queries):
 
 @pytest.mark.parametrize("segment_length", [1, 4, 7])
 @pytest.mark.parametrize("chunks", [(26,), (3, 1, 9, 13), (1,) * 26])
-def test_memory_slots_match_a_loop_over_segments(segment_length, chunks):
+@pytest.mark.parametrize("first_position", ["zeros", None])
+def test_memory_slots_match_a_loop_over_segments(segment_length, chunks,
+                                                 first_position):
+    # `None` says the first chunk starts a segment (the reshape path).
     layer = slots_layer(segment_length=segment_length)
     x, queries = inputs(2, 26, seed=1), inputs(2, 26, seed=2)
     expected_reads, expected_slots = reference_memory_slots(layer, x, queries)
     state, position, pieces, start = layer.get_initial_state(2), 0, [], 0
     for size in chunks:
+        positions = np.full(2, position, "int32")
+        if start == 0 and first_position is None:
+            positions = None
         read, state = layer(x[:, start : start + size],
-                            queries[:, start : start + size], state,
-                            np.full(2, position, "int32"))
+                            queries[:, start : start + size], state, positions)
         pieces.append(read)
         start += size
         position = (position + size) % segment_length
@@ -144,6 +150,42 @@ def test_memory_slots_forget_gates_start_open():
     bias = np.asarray(slots_layer(features=8).gates.bias)
     np.testing.assert_array_equal(bias[:8], 1.0)
     np.testing.assert_array_equal(bias[8:], 0.0)
+
+
+@pytest.mark.parametrize("segment_position", [None, np.zeros(2, "int32")])
+def test_memory_slots_compile_with_xla(segment_position):
+    layer = slots_layer(segment_length=4)
+    x, queries = inputs(2, 10, seed=5), inputs(2, 10, seed=6)
+    state = layer.get_initial_state(2)
+    expected, _ = layer(x, queries, state, segment_position)
+
+    @tf.function(jit_compile=True)
+    def read_and_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            read, _ = layer(x, queries, state, segment_position)
+            loss = tf.reduce_sum(read**2)
+        return read, tape.gradient(loss, x)
+
+    read, gradient = read_and_gradient(tf.constant(x))
+    np.testing.assert_allclose(read, expected, atol=1e-5)
+    assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
+
+
+def test_dropout_draws_keras_masks_and_compiles_with_xla():
+    x = np.ones((4, 64, 32), "float32")
+    ours, theirs = layers.Dropout(0.25, seed=3), keras.layers.Dropout(0.25, seed=3)
+    for _ in range(2):  # the seed generator advances alike
+        np.testing.assert_array_equal(ours(x, training=True),
+                                      theirs(x, training=True))
+    np.testing.assert_array_equal(ours(x, training=False), x)
+    masked = tf.function(lambda x: ours(x, training=True), jit_compile=True)(x)
+    kept = np.asarray(masked) > 0
+    np.testing.assert_allclose(np.asarray(masked)[kept], 1 / 0.75, rtol=1e-6)
+    assert 0.7 < kept.mean() < 0.8
+    shared = layers.Dropout(0.5, noise_shape=(None, 1, 32), seed=1)(
+        x, training=True)
+    np.testing.assert_array_equal(shared[:, 0], shared[:, 1])
 
 
 def test_memory_block_without_slots_has_no_memory_layer():

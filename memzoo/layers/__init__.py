@@ -1,6 +1,7 @@
 """Building blocks of the memory models; nothing here imports memzoo above it."""
 
 from memzoo.layers.attention_pooling import AttentionPooling
+from memzoo.layers.dropout import Dropout
 from memzoo.layers.memory_backbone import MemoryBackbone
 from memzoo.layers.memory_block import MemoryBlock
 from memzoo.layers.memory_slots import MemorySlots

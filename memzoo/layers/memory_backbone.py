@@ -31,7 +31,9 @@ class MemoryBackbone(keras.layers.Layer):
 
     Call arguments:
         inputs: `[batch, time, features]`.
-        state: dict from `get_initial_state()`.
+        state: dict from `get_initial_state()`, or `None` for the start of
+            a stream (the same, and faster: the slots know that every row
+            starts a segment).
 
     Returns:
         `(outputs [batch, time, hidden_dim], new_state)`.
@@ -130,13 +132,17 @@ class MemoryBackbone(keras.layers.Layer):
         state["segment_position"] = ops.zeros((batch_size,), "int32")
         return state
 
-    def call(self, inputs, state, training=None):
+    def call(self, inputs, state=None, training=None):
         length = ops.shape(inputs)[1]
+        if state is None:
+            state = self.get_initial_state(ops.shape(inputs)[0])
+            segment_position = None
+        else:
+            segment_position = state["segment_position"]
         x, new_state = self.token_lstms(inputs, state, training=training)
         if self.input_projection is not None:
             x = self.input_projection(x)
         window_fill = state["window_fill"]
-        segment_position = state["segment_position"]
         for index, block in enumerate(self.blocks):
             prefix = f"block_{index}_"
             block_state = {
@@ -151,6 +157,8 @@ class MemoryBackbone(keras.layers.Layer):
         new_state["window_fill"] = ops.minimum(
             window_fill + length, self.working_memory - 1
         )
+        if segment_position is None:
+            segment_position = state["segment_position"]
         new_state["segment_position"] = (segment_position + length) % (
             self.segment_length or self.working_memory
         )

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from memzoo.layers.dropout import Dropout
 from memzoo.layers.memory_slots import MemorySlots
 from memzoo.layers.window_attention import WindowAttention
 from memzoo.validation import check_integer
@@ -29,7 +30,8 @@ class MemoryBlock(keras.layers.Layer):
         inputs: `[batch, time, width]`.
         state: dict from `get_initial_state()`.
         window_fill: int `[batch]`: real tokens in the window cache.
-        segment_position: int `[batch]`: position within the current segment.
+        segment_position: int `[batch]`: position within the current segment,
+            or `None` when every row starts a segment.
 
     Returns:
         `(outputs [batch, time, width], new_state)`.
@@ -105,7 +107,7 @@ class MemoryBlock(keras.layers.Layer):
             width, dtype=self.dtype_policy, name="feedforward_out"
         )
         self.feedforward_out.build((*input_shape[:-1], self.intermediate_dim))
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             self.dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.built = True
@@ -119,7 +121,8 @@ class MemoryBlock(keras.layers.Layer):
             for name, value in state.items()
         }
 
-    def call(self, inputs, state, window_fill, segment_position, training=None):
+    def call(self, inputs, state, window_fill, segment_position=None,
+             training=None):
         attended, new_state = self.attention(
             self.attention_norm(inputs),
             {"keys": state["keys"], "values": state["values"]},

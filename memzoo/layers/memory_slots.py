@@ -39,7 +39,8 @@ class MemorySlots(keras.layers.Layer):
             `write_max`, `write_sum`, `write_accumulator` of the segment in
             progress.
         segment_position: int `[batch]`: tokens of the current segment seen
-            before `inputs`.
+            before `inputs`; `None` when every row starts a segment (a
+            stream's first call, training windows), which is faster.
 
     Returns:
         `(read [batch, time, features], new_state)`.
@@ -139,40 +140,95 @@ class MemorySlots(keras.layers.Layer):
             "write_accumulator": ops.zeros((*heads, self.key_dim)),
         }
 
-    def call(self, inputs, queries, state, segment_position):
+    def call(self, inputs, queries, state, segment_position=None):
         segment = self.segment_length
         length = inputs.shape[1]
         if length is None:
             length = ops.shape(inputs)[1]
-        # Segments the chunk touches; the first may have begun in an earlier
-        # call. A static count when the length is static (XLA).
-        num_segments = (length + 2 * segment - 2) // segment
-        start = ops.cast(segment_position, "int32")
 
-        # Align the chunk on segment boundaries: aligned index j holds token
-        # j - start. Each row may be at its own place in its segment, hence a
-        # per-row gather (static shape under XLA) rather than a slice. It is
-        # `tf.gather_nd` of whole token vectors: `ops.take_along_axis`
-        # broadcasts the indices to every feature and gathers element by
-        # element, and the gradient of a `tf.gather` with `batch_dims` takes
-        # dozens of ops of shape arithmetic where this one takes a scatter.
+        def at_boundaries():
+            # Every row starts a segment (training windows, the first call of
+            # a stream): a reshape aligns the chunk, and no segment is empty.
+            num_segments = (length + segment - 1) // segment
+            padding = num_segments * segment - length
+
+            def to_segments(tensor):
+                pads = [[0, 0]] * len(tensor.shape)
+                pads[1] = [0, padding]
+                return ops.reshape(
+                    ops.pad(tensor, pads),
+                    (-1, num_segments, segment, *tensor.shape[2:]),
+                )
+
+            def from_segments(tensor):
+                return tensor[:, :length]
+
+            start = ops.zeros((ops.shape(inputs)[0],), "int32")
+            return self._write_and_read(
+                inputs, queries, state, start, num_segments, to_segments,
+                from_segments,
+            )
+
+        def anywhere(start):
+            # Segments the chunk touches; the first may have begun in an
+            # earlier call. A static count when the length is static (XLA).
+            num_segments = (length + 2 * segment - 2) // segment
+            # Aligned index j holds token j - start. Each row may be at its
+            # own place in its segment, hence a per-row gather (static shape
+            # under XLA) rather than a slice. It is `tf.gather_nd` of whole
+            # token vectors: `ops.take_along_axis` broadcasts the indices to
+            # every feature and gathers element by element, and the gradient
+            # of a `tf.gather` with `batch_dims` takes dozens of ops of shape
+            # arithmetic where this one takes a scatter.
+            aligned = ops.expand_dims(ops.arange(num_segments * segment), 0)
+            aligned = ops.clip(
+                aligned - ops.expand_dims(start, 1), 0, length - 1
+            )
+
+            def gather_rows(tensor, indices):
+                rows = ops.broadcast_to(
+                    ops.expand_dims(ops.arange(ops.shape(indices)[0]), 1),
+                    ops.shape(indices),
+                )
+                return tf.gather_nd(tensor, ops.stack([rows, indices], axis=-1))
+
+            def to_segments(tensor):
+                return ops.reshape(
+                    gather_rows(tensor, aligned),
+                    (-1, num_segments, segment, *tensor.shape[2:]),
+                )
+
+            def from_segments(tensor):
+                positions = ops.expand_dims(ops.arange(length), 0)
+                return gather_rows(tensor, positions + ops.expand_dims(start, 1))
+
+            return self._write_and_read(
+                inputs, queries, state, start, num_segments, to_segments,
+                from_segments,
+            )
+
+        # A static choice: the gather and its scatter gradient cost more than
+        # the rest of the layer, and a `tf.cond` around the write loop does
+        # not compile with XLA (the loop's variables would leave the branch).
+        if segment_position is None:
+            return at_boundaries()
+        return anywhere(ops.cast(segment_position, "int32"))
+
+    def _write_and_read(self, inputs, queries, state, start, num_segments,
+                        to_segments, from_segments):
+        """Writes the segments that end in this chunk; every token reads.
+
+        `to_segments` cuts a `[batch, time, ...]` tensor into
+        `[batch, num_segments, segment, ...]` with segment boundaries on
+        segment boundaries of the stream; `from_segments` undoes it.
+        """
+        segment = self.segment_length
+        length = inputs.shape[1]
+        if length is None:
+            length = ops.shape(inputs)[1]
         aligned = ops.expand_dims(ops.arange(num_segments * segment), 0)
         aligned = aligned - ops.expand_dims(start, 1)
         valid = (aligned >= 0) & (aligned < length)
-        aligned = ops.clip(aligned, 0, length - 1)
-
-        def gather_rows(tensor, indices):
-            rows = ops.broadcast_to(
-                ops.expand_dims(ops.arange(ops.shape(indices)[0]), 1),
-                ops.shape(indices),
-            )
-            return tf.gather_nd(tensor, ops.stack([rows, indices], axis=-1))
-
-        def to_segments(tensor):
-            return ops.reshape(
-                gather_rows(tensor, aligned),
-                (-1, num_segments, segment, *tensor.shape[2:]),
-            )
 
         write_keys = to_segments(self.write_key(inputs))
         write_values = to_segments(self.write_value(inputs))
@@ -263,8 +319,7 @@ class MemorySlots(keras.layers.Layer):
         # Every token reads the version of the slots of its own segment.
         read = self._read(to_segments(queries), slot_versions)
         read = ops.reshape(read, (-1, num_segments * segment, self.features))
-        positions = ops.expand_dims(ops.arange(length), 0)
-        read = gather_rows(read, positions + ops.expand_dims(start, 1))
+        read = from_segments(read)
         new_state = dict(
             zip(("slots", "write_max", "write_sum", "write_accumulator"), carry)
         )

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from memzoo.layers.dropout import Dropout
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate
 
@@ -51,7 +52,7 @@ class StatefulLSTMStack(keras.layers.Layer):
             )
             for index in range(num_layers)
         ]
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.units = units

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from memzoo.layers import Dropout
 from memzoo.layers import MemoryBackbone
 from memzoo.models.big_language_model.big_language_model_presets import PRESETS
 from memzoo.models.language_model import LanguageModel
@@ -121,7 +122,7 @@ class BigLanguageModel(LanguageModel):
             dtype=self.dtype_policy,
             name="backbone",
         )
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.lm_head = keras.layers.Dense(
@@ -162,11 +163,10 @@ class BigLanguageModel(LanguageModel):
     def call(self, token_ids, initial_state=None, return_state=False,
              training=None):
         token_ids = self._check_token_ids(token_ids)
-        batch_size = ops.shape(token_ids)[0]
-        if initial_state is None:
-            initial_state = self.get_initial_state(batch_size)
-        else:
-            initial_state = self._check_state(initial_state, batch_size)
+        if initial_state is not None:
+            initial_state = self._check_state(
+                initial_state, ops.shape(token_ids)[0]
+            )
         x = self.token_embedding(token_ids)
         x = self.dropout_layer(x, training=training)
         x, state = self.backbone(x, initial_state, training=training)

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from memzoo.layers import Dropout
 from memzoo.layers import StatefulLSTMStack
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.lstm_language_model.lstm_language_model_presets import PRESETS
@@ -68,7 +69,7 @@ class LSTMLanguageModel(LanguageModel):
             hidden_dim, num_layers, dropout, dtype=self.dtype_policy,
             name="lstm_stack",
         )
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.lm_head = keras.layers.Dense(

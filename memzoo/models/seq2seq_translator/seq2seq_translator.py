@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
+from memzoo.layers import Dropout
 from memzoo.metrics import TokenAccuracy
 from memzoo.models.presets import register_presets
 from memzoo.models.seq2seq_translator import seq2seq_translator_data
@@ -150,7 +151,7 @@ class Seq2SeqTranslator(Translation, ZooModel):
             hidden_dim, activation="tanh", use_bias=False,
             dtype=self.dtype_policy, name="attention_output",
         )
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.output_projection = keras.layers.Dense(

@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
+from memzoo.layers import Dropout
 from memzoo.layers import MemoryBackbone
 from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.models.presets import register_presets
@@ -175,7 +176,7 @@ class TextClassifier(ZooModel):
             vocab_size, embedding_dim, dtype=self.dtype_policy,
             name="token_embedding",
         )
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         if backbone == "lstm":
@@ -309,8 +310,7 @@ class TextClassifier(ZooModel):
 
     def _read_with_memory(self, x, training):
         """The memory backbone, from a fresh state for each text."""
-        state = self.memory_backbone.get_initial_state(ops.shape(x)[0])
-        x, _ = self.memory_backbone(x, state, training=training)
+        x, _ = self.memory_backbone(x, training=training)
         return x
 
     def classify(self, texts, max_length=None):
