@@ -396,9 +396,10 @@ class LanguageModelTests(TestCase):
             alone = model.generate(np.array(prompt), max_new_tokens=4)
             np.testing.assert_array_equal(output, alone)
             assert len(output) == len(prompt) + 4
-        # One decode loop, traced once for every batch and prompt length.
-        decoders = model.__dict__["_memzoo_decode_functions"].values()
-        assert [f.experimental_get_tracing_count() for f in decoders] == [1]
+        # One prompt reader and one decode loop, each traced once for every
+        # batch and prompt length.
+        (functions,) = model.__dict__["_memzoo_decode_functions"].values()
+        assert [f.experimental_get_tracing_count() for f in functions] == [1, 1]
 
     def test_generate_is_reproducible_with_a_seed(self):
         model = self.make_model()

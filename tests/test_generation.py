@@ -100,6 +100,8 @@ class CountingModel:
 
     def __call__(self, token_ids, initial_state, return_state, training):
         self.call_lengths.append(token_ids.shape[1])
+        if initial_state is None:
+            initial_state = self.get_initial_state(tf.shape(token_ids)[0])
         logits = tf.one_hot((token_ids + 1) % self.vocab_size, self.vocab_size)
         steps = initial_state["steps"] + tf.shape(token_ids)[1]
         return logits, {"steps": steps}

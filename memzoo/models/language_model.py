@@ -229,8 +229,12 @@ def _add_generate_endpoints(archive, model, tokenizer, limits):
         rest = dense[:, shortest:]
         forced = tf.pad(rest, [[0, 0], [0, num_steps - tf.shape(rest)[1]]])
         forced_mask = tf.range(num_steps)[tf.newaxis, :] < (lengths - shortest)[:, tf.newaxis]
+        logits, state = model(
+            dense[:, :shortest], return_state=True, training=False
+        )
         decode = generation._decode_loop(model, _ServingSampler(temperature, top_k))
-        new_ids = decode(dense[:, :shortest], forced, forced_mask, seed)
+        new_ids = decode(logits[:, -1, :], state, forced, forced_mask, seed,
+                         num_steps)
         full = tf.concat([dense[:, :shortest], new_ids], axis=1)
         # Each text ends at its first end-of-text token after the prompt.
         positions = tf.range(tf.shape(full)[1])[tf.newaxis, :]
