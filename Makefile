@@ -41,6 +41,7 @@ test-seeds: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/train_scaling.py --contexts 512 4096 --steps 2
+	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/generate_scaling.py
 	$(BIN)/python benchmarks/pipeline.py
 
