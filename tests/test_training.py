@@ -471,3 +471,51 @@ def test_mixed_precision_training(corpus, tmp_path):
     assert model.compute_dtype == "bfloat16"
     # The global policy is the caller's again.
     assert keras.config.dtype_policy().name == "float32"
+
+
+AUTO_RUN = {"preset": "lstm_lm_tiny", "steps": 4, "backup_every": 2,
+            "batch_size": 4, "sequence_length": 32, "validation_batches": 2,
+            "warmup_steps": 1}
+
+
+def test_jit_compile_auto_measures_both_and_keeps_the_choice(
+        corpus, tmp_path, monkeypatch):
+    from memzoo.training import xla_choice
+
+    short = training.train(tmp_path / "short", data_source=corpus, verbose=0,
+                           **AUTO_RUN)
+    assert short["jit_compile"] == {
+        "jit_compile": False, "how": "a run of fewer than 300 steps"}
+
+    monkeypatch.setattr(xla_choice, "MIN_STEPS_TO_MEASURE", 1)
+    output = tmp_path / "measured"
+    metrics = training.train(output, data_source=corpus, verbose=0, **AUTO_RUN)
+    choice = metrics["jit_compile"]
+    assert choice["how"] == "measured"
+    assert choice["xla_steps_per_second"] > 0
+    assert choice["plain_steps_per_second"] > 0
+    assert choice["jit_compile"] == (
+        choice["xla_steps_per_second"] > choice["plain_steps_per_second"])
+    model = keras.saving.load_model(output / "model.keras")
+    assert model.jit_compile is choice["jit_compile"]
+
+    # A resumed run keeps the recorded choice rather than measuring again.
+    def must_not_measure(*_):
+        raise AssertionError("measured again")
+
+    config = training.TrainingConfig(data_source=corpus, **AUTO_RUN)
+    kept = xla_choice.choose_jit_compile(
+        config, tf.distribute.get_strategy(), str(output), must_not_measure,
+        must_not_measure)
+    assert kept == choice
+    given = training.TrainingConfig(data_source=corpus,
+                                    **dict(AUTO_RUN, jit_compile=False))
+    assert xla_choice.choose_jit_compile(
+        given, tf.distribute.get_strategy(), str(output), must_not_measure,
+        must_not_measure) == {"jit_compile": False, "how": "given"}
+
+
+def test_jit_compile_must_be_a_bool_or_auto():
+    with pytest.raises(ValueError, match="argument `jit_compile`. Expected "
+                       "True, False or 'auto'. Received: jit_compile='yes'"):
+        training.TrainingConfig(jit_compile="yes")

@@ -45,8 +45,10 @@ def train(args):
                                 ("mae", "MAE (normalized)", 4)):
         if f"validation_{name}" in metrics:
             scores.append(f"{label} {metrics[f'validation_{name}']:.{digits}f}")
+    xla = metrics["jit_compile"]
     print(f"{', '.join(scores)}; {metrics['steps']} steps, "
-          f"{tokens_per_second:,.0f} tokens/s")
+          f"{tokens_per_second:,.0f} tokens/s, "
+          f"XLA {'on' if xla['jit_compile'] else 'off'} ({xla['how']})")
     output = metrics["output_dir"]
     print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
     print(f"preset:  {os.path.join(output, training.PRESET_DIR)}")

@@ -71,7 +71,10 @@ def _add_train_parser(commands):
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
-                        default=True, help="compile the training step with XLA")
+                        default="auto",
+                        help="compile the training step with XLA (default: "
+                             "whichever trains faster here, measured on a "
+                             "batch for runs of 300 steps or more)")
     parser.add_argument("--mixed-precision", choices=["bfloat16", "float16"],
                         default=None)
     parser.add_argument("--strategy", default="default",

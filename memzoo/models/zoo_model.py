@@ -152,7 +152,9 @@ class ZooModel(PresetMixin, keras.Model):
 
         An argument given as `"auto"` (or a default one left out) takes the
         value of `compile_defaults()`. `jit_compile=True` switches the LSTMs
-        to their XLA-compatible kernel.
+        to their XLA-compatible kernel; `"auto"` is Keras's choice (no XLA
+        on a CPU-only machine). `memzoo train` measures which is faster
+        (`memzoo.training.xla_choice`).
         """
         arguments = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
                      **kwargs}

@@ -22,7 +22,7 @@ class TrainingConfig:
     sequence_length: int = None
     learning_rate: float = 3e-3
     warmup_steps: int = 100
-    jit_compile: bool = True
+    jit_compile: object = "auto"
     mixed_precision: str = None
     seed: int = 0
     backup_every: int = 50
@@ -65,7 +65,11 @@ class TrainingConfig:
                 f"of {sorted(MIXED_PRECISION)} or None. Received: "
                 f"mixed_precision={self.mixed_precision!r}"
             )
-        self.jit_compile = bool(self.jit_compile)
+        if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
+            raise ValueError(
+                "Invalid value for argument `jit_compile`. Expected True, "
+                f"False or 'auto'. Received: jit_compile={self.jit_compile!r}"
+            )
         if self.data_source is None:
             self.data_source = preset.get("data")
         if self.data_source is None:

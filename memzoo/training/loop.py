@@ -6,6 +6,7 @@ import time
 
 import keras
 import tensorflow as tf
+from tensorflow.python.framework.config import disable_op_determinism
 
 from memzoo import data
 from memzoo.training.building import build_model
@@ -28,6 +29,8 @@ from memzoo.training.run_folder import read_json
 from memzoo.training.run_folder import save_model_atomically
 from memzoo.training.run_folder import save_preset
 from memzoo.training.run_folder import write_json_atomically
+from memzoo.training.xla_choice import CHOICE_FILE
+from memzoo.training.xla_choice import choose_jit_compile
 
 
 def train(output_dir, strategy="default", data_dir=None, tpu=None,
@@ -55,8 +58,20 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     if isinstance(strategy, str):
         # First: a multi-worker strategy must exist before any other TF op.
         strategy = get_strategy(strategy, tpu)
-    batches = _training_data(config, data_dir)
     output_dir = worker_output_dir(output_dir, strategy)
+    # Op determinism is process-wide and Keras refuses XLA under it: a run
+    # without XLA must not turn XLA off for the next run of the process.
+    # TensorFlow's public API can only turn it on.
+    disable_op_determinism()
+    # Before the run's own data and model are made: measuring builds and
+    # trains others, and the run then seeds everything afresh.
+    xla = _choose_jit_compile(config, data_dir, strategy, output_dir)
+    if not xla["jit_compile"]:
+        # For exact resume; XLA's CPU kernels are deterministic by themselves
+        # (a resumed XLA run ends with the same weights as an uninterrupted
+        # one too).
+        tf.config.experimental.enable_op_determinism()
+    batches = _training_data(config, data_dir)
     train_stream = shard_by_data(batches.train)
     validation_data = data.finite_dataset(shard_by_data(batches.validation),
                                           "validation")
@@ -65,6 +80,7 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     # Data and model are checked before the output folder is claimed, so a
     # typo in an option does not leave a run record behind.
     claim_output_dir(output_dir, config.record())
+    write_json_atomically(os.path.join(output_dir, CHOICE_FILE), xla)
     metrics_path = os.path.join(output_dir, METRICS_FILE)
     if os.path.exists(metrics_path):  # This run has already finished.
         return dict(read_json(metrics_path), output_dir=output_dir)
@@ -78,7 +94,7 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     done_epochs = backup.saved_epoch()
     with strategy.scope():
         compile_for_training(model, config.learning_rate, steps,
-                             config.warmup_steps, config.jit_compile,
+                             config.warmup_steps, xla["jit_compile"],
                              answer_only=batches.answer_only)
         # Batch and time stay dynamic; a series keeps its feature count.
         model.build(tf.nest.map_structure(
@@ -117,6 +133,7 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
         ),
         "wall_time_seconds": time.time() - started,
         "parameters": model.count_params(),
+        "jit_compile": xla,
         "config": config.record(),
     }
     save_model_atomically(model, os.path.join(output_dir, MODEL_FILE))
@@ -132,11 +149,6 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
 def _training_data(config, data_dir):
     """The family's `TrainingData` for the run, made reproducibly; sets the
     run's steps when it is given in epochs."""
-    if not config.jit_compile:
-        # Keras turns XLA off when op determinism is on; XLA's CPU kernels
-        # are deterministic by themselves (a resumed XLA run ends with the
-        # same weights as an uninterrupted one too).
-        tf.config.experimental.enable_op_determinism()
     # The examples' shuffles take TensorFlow's global seed with their own:
     # set here, the order does not depend on what this process ran before.
     keras.utils.set_random_seed(config.seed)
@@ -152,6 +164,29 @@ def _training_data(config, data_dir):
                 "smaller --batch-size or --sequence-length."
             )
     return batches
+
+
+def _choose_jit_compile(config, data_dir, strategy, output_dir):
+    """`xla_choice.choose_jit_compile` for the run, timing models of the
+    run's preset on a batch of its data when it measures."""
+    measured = {}
+
+    def make_batch():
+        measured["batches"] = _training_data(config, data_dir)
+        return next(iter(measured["batches"].train))
+
+    def make_model(jit_compile):
+        batches = measured["batches"]
+        model = _build_model(config, batches, strategy)
+        compile_for_training(model, config.learning_rate, config.steps,
+                             config.warmup_steps, jit_compile,
+                             answer_only=batches.answer_only)
+        return model
+
+    if config.steps is None:  # Given in epochs: the data says how many.
+        _training_data(config, data_dir)
+    return choose_jit_compile(config, strategy, output_dir, make_model,
+                              make_batch)
 
 
 def _build_model(config, batches, strategy):
