@@ -8,6 +8,8 @@ Keras's own callbacks (progress bar, `TensorBoard`, `TerminateOnNaN`, a
 `tf.distribute` strategy. It writes into an output folder:
 
     run.json        the run's configuration (a folder holds one run)
+    jit_compile.json  whether the run trains with XLA, and why (measured:
+                    `xla_choice`)
     backup/         the latest backup while the run is unfinished
     logs/           TensorBoard logs
     model.keras     the trained model
@@ -23,7 +25,8 @@ the seed, skips the batches the restored steps already used.
 The package is split by concern: `config` (the checked settings), `loop`
 (`train()`), `building` (the model of a preset, loading one), `run_folder`
 (atomic files), `checkpoint` (backups), `distribution` (strategies),
-`optimization` (schedule and compile) and `callbacks`.
+`optimization` (schedule and compile), `xla_choice` (what
+`jit_compile="auto"` picks) and `callbacks`.
 """
 
 from memzoo.training.building import build_model

@@ -40,23 +40,22 @@ def choose_jit_compile(config, strategy, output_dir, make_model, make_batch):
         make_model: callable returning a fresh, compiled-ready model.
         make_batch: callable returning one training batch.
 
-    With `"auto"`: XLA on a GPU or TPU (what their compilers are for: see
-    the README's performance plan); Keras's choice under a distribution
-    strategy on CPU (no XLA); without XLA for runs shorter than
-    `MIN_STEPS_TO_MEASURE`; else both are timed on a batch and the faster
-    is taken, with their steps per second in the result.
+    With `"auto"`: XLA on a TPU (it runs nothing else); no XLA under
+    another distribution strategy (Keras's own `"auto"`) or for runs
+    shorter than `MIN_STEPS_TO_MEASURE`; else, on a CPU or a GPU alike,
+    both are timed on a batch and the faster is taken, with their steps
+    per second in the result.
     """
     if config.jit_compile != "auto":
         return {"jit_compile": config.jit_compile, "how": "given"}
     recorded = _recorded_choice(config, output_dir)
     if recorded is not None:
         return recorded
-    if any(device.device_type != "CPU"
-           for device in tf.config.list_physical_devices()):
-        return {"jit_compile": True, "how": "an accelerator is present"}
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return {"jit_compile": True, "how": "a TPU runs XLA only"}
     if strategy is not tf.distribute.get_strategy():  # Not the default.
         return {"jit_compile": False,
-                "how": "CPU under a distribution strategy (as Keras)"}
+                "how": "a distribution strategy (as Keras's auto)"}
     if config.steps < MIN_STEPS_TO_MEASURE:
         return {"jit_compile": False,
                 "how": f"a run of fewer than {MIN_STEPS_TO_MEASURE} steps"}
