@@ -414,7 +414,7 @@ def test_the_recall_preset_learns_associative_recall(tmp_path, seed, record_prop
     metrics = training.train(str(tmp_path), preset="ntm_associative_recall",
                              steps=2000, batch_size=64, learning_rate=1e-2,
                              backup_every=1000, validation_batches=16, seed=seed,
-                             verbose=0)
+                             jit_compile=True, verbose=0)
     task, arguments = memzoo.data.tasks.memory_task(
         memzoo.get_preset("ntm_associative_recall")["data"])
     chance = memzoo.data.tasks.chance_accuracy("associative_recall", **arguments)

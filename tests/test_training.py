@@ -519,3 +519,28 @@ def test_jit_compile_must_be_a_bool_or_auto():
     with pytest.raises(ValueError, match="argument `jit_compile`. Expected "
                        "True, False or 'auto'. Received: jit_compile='yes'"):
         training.TrainingConfig(jit_compile="yes")
+
+
+def test_compile_auto_measures_xla_on_a_long_enough_fit(monkeypatch):
+    from memzoo.models import xla_speed
+
+    ids = np.random.default_rng(0).integers(3, 200, (8, 17)).astype("int32")
+    dataset = tf.data.Dataset.from_tensor_slices((ids[:, :-1], ids[:, 1:]))
+    model = memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny")
+    model.compile()  # jit_compile="auto"
+    model.fit(dataset.batch(4), epochs=2, verbose=0)
+    assert model.xla_choice is None  # 4 steps: not worth two compilations
+    assert model.jit_compile is False  # Keras's "auto" on a CPU
+
+    monkeypatch.setattr(xla_speed, "MIN_STEPS_TO_MEASURE", 4)
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    history = model.fit(ids[:, :-1], ids[:, 1:], batch_size=4, epochs=2,
+                        verbose=0)
+    choice = model.xla_choice
+    assert choice["how"] == "measured"
+    assert choice["jit_compile"] == (
+        choice["xla_steps_per_second"] > choice["plain_steps_per_second"])
+    assert model.jit_compile is choice["jit_compile"]
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # The measuring trained copies, not the model: 2 epochs of 2 batches.
+    assert int(model.optimizer.iterations) == 4

@@ -1,10 +1,12 @@
 import typing
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
+from memzoo.models import xla_speed
 from memzoo.models.presets import PresetMixin
 
 
@@ -152,9 +154,12 @@ class ZooModel(PresetMixin, keras.Model):
 
         An argument given as `"auto"` (or a default one left out) takes the
         value of `compile_defaults()`. `jit_compile=True` switches the LSTMs
-        to their XLA-compatible kernel; `"auto"` is Keras's choice (no XLA
-        on a CPU-only machine). `memzoo train` measures which is faster
-        (`memzoo.training.xla_choice`).
+        to their XLA-compatible kernel. `jit_compile="auto"` is whichever
+        trains this model faster here: the first `fit()` of at least
+        `xla_speed.MIN_STEPS_TO_MEASURE` steps on a `tf.data.Dataset` or
+        arrays times a few steps of a copy each way and keeps the faster
+        (`xla_choice` says what it measured); until then, and for shorter
+        fits, it is Keras's `"auto"` (no XLA on a CPU-only machine).
         """
         arguments = {"optimizer": optimizer, "loss": loss, "metrics": metrics,
                      **kwargs}
@@ -164,7 +169,65 @@ class ZooModel(PresetMixin, keras.Model):
                 arguments[name] = value
         if jit_compile is True:
             self._use_xla_compatible_layers()
+        self._measure_jit_compile = (
+            isinstance(jit_compile, str) and jit_compile == "auto"
+        )
+        self.xla_choice = None
         super().compile(jit_compile=jit_compile, **arguments)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, validation_split=0.0, validation_data=None,
+            shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, **kwargs):
+        """`keras.Model.fit`; with `compile(jit_compile="auto")`, a long
+        enough first fit measures whether XLA trains faster (see
+        `compile()`)."""
+        if getattr(self, "_measure_jit_compile", False):
+            self._measure_jit_compile = False
+            self._choose_jit_compile(x, y, batch_size, sample_weight,
+                                     (epochs - initial_epoch), steps_per_epoch)
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            callbacks=callbacks, validation_split=validation_split,
+            validation_data=validation_data, shuffle=shuffle,
+            class_weight=class_weight, sample_weight=sample_weight,
+            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+            **kwargs,
+        )
+
+    def _choose_jit_compile(self, x, y, batch_size, sample_weight, epochs,
+                            steps_per_epoch):
+        if isinstance(x, tf.data.Dataset):
+            batches = steps_per_epoch or int(x.cardinality())
+            # A new iterator of the dataset: a seeded shuffle that reshuffles
+            # each pass gives this fit the order of a later pass.
+            batch = next(iter(x.take(1)), None)
+        elif isinstance(x, np.ndarray) and not isinstance(y, (dict, list)):
+            batch_size = batch_size or 32
+            batches = steps_per_epoch or -(-len(x) // batch_size)
+            batch = tuple(
+                array[:batch_size] for array in (x, y, sample_weight)
+                if array is not None
+            )
+        else:
+            return  # Generators and the like: Keras's "auto".
+        if batch is None or batches < 0 or (
+                epochs * batches < xla_speed.MIN_STEPS_TO_MEASURE):
+            return
+        if not isinstance(batch, tuple):
+            batch = (batch,)
+        config = self.get_compile_config()
+
+        def make_copy(jit_compile):
+            copy = type(self).from_config(self.get_config())
+            copy.compile_from_config({**config, "jit_compile": jit_compile})
+            return copy
+
+        self.xla_choice = xla_speed.measure_jit_compile(make_copy, batch)
+        if self.xla_choice["jit_compile"]:
+            self._use_xla_compatible_layers()
+        self.jit_compile = self.xla_choice["jit_compile"]
+        self.train_function = None
 
     def compile_defaults(self):
         """What `compile()` uses for each argument left `"auto"`: Adam at a

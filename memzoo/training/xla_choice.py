@@ -1,21 +1,15 @@
 """What `jit_compile="auto"` means for `memzoo train`: whichever of XLA and
-TensorFlow's own kernels trains the run's model faster here, measured.
-
-Neither wins everywhere on CPU. Measured on 2 cores with
-`benchmarks/train_speed.py`, XLA trained `ntm_copy` 4.6x and
-`translator_tiny` 1.9x faster, and `lstm_lm_small` (0.56x) and
-`translator_en_de` (0.71x) slower: a rule of thumb would be wrong for some
-family, so a run long enough to repay the measurement measures it. Keras's
-own `"auto"` turns XLA off on any CPU-only machine.
+TensorFlow's own kernels trains the run's model faster here, measured
+(`memzoo.models.xla_speed`), and kept for a resumed run.
 """
 
 import json
 import os
-import time
 
-import keras
 import tensorflow as tf
 
+from memzoo.models.xla_speed import MIN_STEPS_TO_MEASURE
+from memzoo.models.xla_speed import measure_jit_compile
 from memzoo.training.run_folder import RUN_FILE
 from memzoo.training.run_folder import read_json
 
@@ -23,10 +17,6 @@ from memzoo.training.run_folder import read_json
 # keeps it: a choice made again could differ, and XLA's numbers differ from
 # TensorFlow's in the last digits.
 CHOICE_FILE = "jit_compile.json"
-# Shorter runs train without XLA rather than measure: two compilations
-# (seconds to a minute) would not be repaid.
-MIN_STEPS_TO_MEASURE = 300
-TIMED_STEPS = 3
 
 
 def choose_jit_compile(config, strategy, output_dir, make_model, make_batch):
@@ -59,18 +49,7 @@ def choose_jit_compile(config, strategy, output_dir, make_model, make_batch):
     if config.steps < MIN_STEPS_TO_MEASURE:
         return {"jit_compile": False,
                 "how": f"a run of fewer than {MIN_STEPS_TO_MEASURE} steps"}
-    batch = make_batch()
-    speeds = {}
-    for jit_compile in (True, False):
-        model = make_model(jit_compile)
-        speeds[jit_compile] = _steps_per_second(model, batch)
-        del model
-    return {
-        "jit_compile": speeds[True] > speeds[False],
-        "how": "measured",
-        "xla_steps_per_second": speeds[True],
-        "plain_steps_per_second": speeds[False],
-    }
+    return measure_jit_compile(make_model, make_batch())
 
 
 def _recorded_choice(config, output_dir):
@@ -81,15 +60,3 @@ def _recorded_choice(config, output_dir):
     if read_json(run_path) != json.loads(json.dumps(config.record())):
         return None  # Another run's folder: `claim_output_dir` refuses it.
     return read_json(choice_path)
-
-
-def _steps_per_second(model, batch):
-    # The first two steps trace and compile; then the step is timed.
-    for _ in range(2):
-        model.train_on_batch(*batch)
-    started = time.perf_counter()
-    for _ in range(TIMED_STEPS):
-        model.train_on_batch(*batch)
-    speed = TIMED_STEPS / (time.perf_counter() - started)
-    keras.backend.clear_session(free_memory=False)
-    return speed
