@@ -377,3 +377,50 @@ def test_memzoo_pipelines_build_memzoo_corpora_in_a_fresh_process(tmp_path):
     assert result["shape"] == [4, 64]
     assert "by William Shakespeare" in result["text"]
     assert (tmp_path / "shakespeare_plays").is_dir()
+
+
+def test_language_model_streams_go_on_row_by_row():
+    texts = ["The quick brown fox", "jumps over", "", "the lazy dog.",
+             "Pack my box with five dozen liquor jugs"]
+    streams = data.language_model_streams(
+        tf.data.Dataset.from_tensor_slices(texts), sequence_length=4,
+        batch_size=2, seed=3, repeat=True)
+    tokenizer = data.ByteTokenizer()
+    read = [[], []]  # What each row has read since its last reset.
+    padded = [True, True]  # Whether the row's last window ended a document.
+    documents = set()
+    for x, y, weights in streams.take(40):
+        ids, reset = x["token_ids"].numpy(), x["reset"].numpy()
+        for row in range(2):
+            # A row starts afresh exactly where its last document ended.
+            assert reset[row] == padded[row] or (
+                reset[row] and len(read[row]) % 4 == 0)
+            if reset[row]:
+                if read[row]:
+                    documents.add(tokenizer.decode(read[row]))
+                read[row] = []
+            real = weights[row].numpy() > 0
+            # Targets are the next tokens of the same document, the last
+            # one its end.
+            np.testing.assert_array_equal(y[row][real][:-1], ids[row][real][1:])
+            read[row] += ids[row][real].tolist()
+            padded[row] = not real.all()
+    # Every non-empty text was read whole, by one row at a time.
+    assert documents <= set(texts) and len(documents) >= 3
+    # The same seed, the same batches; another, another order.
+    again = data.language_model_streams(
+        tf.data.Dataset.from_tensor_slices(texts), 4, 2, seed=3, repeat=True)
+    other = data.language_model_streams(
+        tf.data.Dataset.from_tensor_slices(texts), 4, 2, seed=4, repeat=True)
+    first = [x["token_ids"].numpy() for x, _, _ in streams.take(12)]
+    assert all(np.array_equal(a, x["token_ids"].numpy())
+               for a, (x, _, _) in zip(first, again.take(12)))
+    assert not all(np.array_equal(a, x["token_ids"].numpy())
+                   for a, (x, _, _) in zip(first, other.take(12)))
+
+
+def test_language_model_streams_need_a_document_per_row():
+    with pytest.raises(ValueError, match="argument `batch_size`. Expected at "
+                       "most the 2 non-empty documents.*Received: batch_size=3"):
+        data.language_model_streams(
+            tf.data.Dataset.from_tensor_slices(["one", "", "two"]), 4, 3)

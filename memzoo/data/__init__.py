@@ -21,6 +21,7 @@ from memzoo.data.pipelines import finite_dataset
 from memzoo.data.pipelines import language_model_dataset
 from memzoo.data.pipelines import translation_dataset
 from memzoo.data.pipelines import word_vectorizer
+from memzoo.data.streams import language_model_streams
 from memzoo.data.text_corpora import default_corpus_files
 from memzoo.data.text_corpora import python_stdlib_files
 from memzoo.data.text_corpora import read_texts

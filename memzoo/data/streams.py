@@ -1,0 +1,121 @@
+"""Batches for stateful training: each row of a batch goes on with the text
+the same row of the previous batch was reading."""
+
+import random
+
+import tensorflow as tf
+
+from memzoo.data.pipelines import _seeded_shuffle
+from memzoo.data.pipelines import _tokenize_function
+from memzoo.data.text_sources import text_dataset
+from memzoo.validation import check_integer
+
+
+def language_model_streams(
+    source,
+    sequence_length,
+    batch_size,
+    tokenizer="byte",
+    split="train",
+    shuffle=True,
+    seed=None,
+    data_dir=None,
+    text_feature=None,
+    repeat=False,
+):
+    """Batches of `({"token_ids", "reset"}, targets, sample_weight)` in which
+    row r of batch t + 1 continues row r of batch t.
+
+    The documents (in a seeded order when `shuffle`) are dealt to the
+    `batch_size` rows in turn, and each row reads its documents one after
+    the other, `sequence_length` tokens a batch: this is how a model that
+    carries its state from batch to batch (truncated backpropagation through
+    time, as Transformer-XL and Keras's `stateful=True` RNNs train) sees the
+    text it will later read as one stream. A window never spans two
+    documents: a document's last window is padded with id 0 and weight 0,
+    and `reset` is true for a row whose window starts a document, where the
+    state must start afresh. Targets are the inputs shifted by one token
+    within the document (its last target is the end-of-text id).
+
+    The rows advance together, so a pass ends when its shortest row does;
+    with `repeat=True` each row goes on with its share of the next pass,
+    shuffled with its own seed. The batches are a function of the seed.
+
+    Args:
+        source: a tfds name, file paths or globs, or a `tf.data.Dataset` of
+            strings (see `text_dataset`).
+        sequence_length: int. Tokens per window, at least 2.
+        batch_size: int. Rows, each a stream; at most the number of
+            non-empty documents of the split.
+        tokenizer: `"byte"` or an object with `tokenize(text) -> ids`.
+        split: str or `None`. Which split of the source.
+        shuffle: bool. Whether to deal the documents in a seeded order.
+        seed: int or `None`. The shuffling seed; `None` draws one.
+        data_dir: str or `None`. Where tensorflow-datasets keeps its data.
+        text_feature: str or `None`. The text feature of dict examples.
+        repeat: bool. Whether the streams go on forever.
+
+    Returns:
+        A `tf.data.Dataset` of `({"token_ids": int32 [batch, time],
+        "reset": bool [batch]}, int32 [batch, time], float32 [batch, time])`.
+
+    Example:
+
+    ```python
+    texts = tf.data.Dataset.from_tensor_slices(["To be, or not to be"] * 4)
+    streams = memzoo.data.language_model_streams(
+        texts, sequence_length=8, batch_size=2, seed=0)
+    (inputs, targets, weights), = streams.take(1)  # row 0 and 1: two texts
+    ```
+    """
+    sequence_length = check_integer("sequence_length", sequence_length, minimum=2)
+    batch_size = check_integer("batch_size", batch_size)
+    tokenize = _tokenize_function(tokenizer, add_end=True)
+    texts = text_dataset(source, split, data_dir, text_feature).filter(
+        lambda text: tf.strings.length(text) > 0
+    )
+    # Every row needs a document in every pass; without one, a repeated
+    # stream would look for it forever.
+    num_documents = int(texts.reduce(0, lambda count, _: count + 1))
+    if num_documents < batch_size:
+        raise ValueError(
+            "Invalid value for argument `batch_size`. Expected at most the "
+            f"{num_documents} non-empty documents of split {split!r}: each "
+            f"row reads documents of its own. Received: batch_size={batch_size}"
+        )
+    if seed is None:
+        seed = random.randrange(2**31)
+
+    def windows(ids):
+        # Every token but the last (the end-of-text id) predicts the next.
+        predicted = tf.shape(ids)[0] - 1
+        count = (predicted + sequence_length - 1) // sequence_length
+        ids = tf.pad(ids, [[0, count * sequence_length + 1 - tf.shape(ids)[0]]])
+        shape = [count, sequence_length]
+        weights = tf.cast(tf.range(count * sequence_length) < predicted,
+                          tf.float32)
+        return tf.data.Dataset.from_tensor_slices((
+            {"token_ids": tf.reshape(ids[:-1], shape),
+             "reset": tf.range(count) == 0},
+            tf.reshape(ids[1:], shape),
+            tf.reshape(weights, shape),
+        ))
+
+    def row(index, pass_seed):
+        documents = texts
+        if shuffle:
+            documents = _seeded_shuffle(documents, 1_000, pass_seed)
+        return documents.shard(batch_size, index).map(tokenize).flat_map(windows)
+
+    def stream(index):
+        if not repeat:
+            return row(index, tf.constant(seed, tf.int64))
+        # Pass p is dealt in its own order, derived from `seed` and p.
+        return tf.data.Dataset.counter().flat_map(
+            lambda p: row(index, tf.cast(seed, tf.int64) * 1_000_003 + p)
+        )
+
+    rows = tf.data.Dataset.zip(tuple(stream(index) for index in range(batch_size)))
+    return rows.map(
+        lambda *rows: tf.nest.map_structure(lambda *parts: tf.stack(parts), *rows)
+    ).prefetch(tf.data.AUTOTUNE)
