@@ -8,9 +8,11 @@ accuracy on a task) and are served with the same stateful signatures.
 """
 
 import math
+import threading
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from memzoo import data
 from memzoo.metrics import BitsPerCharacter
@@ -25,6 +27,100 @@ class NextTokenModel(ZooModel):
     vocab_size]` with carried state: the protocol of `ZooModel` for them."""
 
     reports_perplexity = True
+
+    def train_step(self, data):
+        """Keras's step; on a batch of `memzoo.data.language_model_streams`,
+        stateful: it starts from the state the previous step ended in (afresh
+        where a row's `reset` is true) and keeps the state it ends in for the
+        next step, the gradient stopped between them (truncated
+        backpropagation through time)."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if not _is_stream_batch(x):
+            return super().train_step(data)
+        # Keras's step calls the model once; `__call__` takes the resets from
+        # here (a thread's own: a mirrored strategy traces each replica in a
+        # thread of its own).
+        _STREAM.reset = x["reset"]
+        try:
+            return super().train_step((x["token_ids"], y, sample_weight))
+        finally:
+            _STREAM.reset = None
+
+    def test_step(self, data):
+        """Keras's step; a stream batch is scored window by window (from a
+        fresh state), as `evaluate` scores any batch."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if _is_stream_batch(x):
+            data = (x["token_ids"], y, sample_weight)
+        return super().test_step(data)
+
+    def __call__(self, *args, **kwargs):
+        reset = getattr(_STREAM, "reset", None)
+        if reset is None:
+            return super().__call__(*args, **kwargs)
+        _STREAM.reset = None
+        token_ids = args[0] if args else kwargs.pop("token_ids")
+        carried = self.carried_state
+        if carried is None:
+            raise ValueError(
+                "The model carries no state for stream batches: it was not "
+                "built from their spec (`fit` builds it)."
+            )
+        fresh = self.get_initial_state(tf.shape(token_ids)[0])
+        state = {
+            name: tf.where(_broadcast_rows(reset, fresh[name]), fresh[name],
+                           tf.cast(variable, fresh[name].dtype))
+            for name, variable in carried.items()
+        }
+        logits, new_state = super().__call__(
+            token_ids, initial_state=state, return_state=True,
+            training=kwargs.get("training"),
+        )
+        for name, variable in carried.items():
+            variable.assign(tf.cast(tf.stop_gradient(new_state[name]),
+                                    variable.dtype))
+        return logits
+
+    @property
+    def carried_state(self):
+        """The state stateful training carries from step to step: a dict of
+        `tf.Variable`s of `get_initial_state(batch_size)`'s shapes, made when
+        `fit` first sees stream batches, else `None`. The run's backup keeps
+        it; the model's files do not (it belongs to the run, not the model)."""
+        return self.__dict__.get("_carried_state")
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        spec = data_batch
+        if spec is None and iterator is not None:
+            spec = iterator._distributed_dataset.element_spec
+        x = spec[0] if isinstance(spec, tuple) else spec
+        if _is_stream_batch(x):
+            self._make_carried_state(x["token_ids"].shape[0])
+            spec = (x["token_ids"], *spec[1:])
+            return super()._maybe_symbolic_build(data_batch=spec)
+        return super()._maybe_symbolic_build(iterator, data_batch)
+
+    def _make_carried_state(self, batch_size):
+        if batch_size is None:
+            raise ValueError(
+                "Invalid value for argument `x`. Expected stream batches of a "
+                "static batch size (`drop_remainder`), whose rows each carry "
+                "a state. Received: batches of unknown size"
+            )
+        if self.built is False:
+            self.build((None, None))
+        initial = self.get_initial_state(batch_size)
+        carried = self.carried_state
+        if carried is not None and all(
+                tuple(carried[name].shape) == tuple(value.shape)
+                for name, value in initial.items()):
+            return
+        # Plain TensorFlow variables, not Keras weights: the model's saved
+        # files and `from_config` must not depend on a run's batch size.
+        self.__dict__["_carried_state"] = {
+            name: tf.Variable(value, trainable=False, name=f"carried_{name}")
+            for name, value in initial.items()
+        }
 
     @classmethod
     def training_data(cls, config, data_source, batch_size, sequence_length,
@@ -161,3 +257,15 @@ def unigram_bits_per_character(data_source=None, split="test",
     probabilities = train_counts / train_counts.sum()
     test_counts = counts(split)
     return float(-(test_counts * np.log2(probabilities)).sum() / test_counts.sum())
+
+
+_STREAM = threading.local()
+
+
+def _is_stream_batch(x):
+    return isinstance(x, dict) and set(x) == {"token_ids", "reset"}
+
+
+def _broadcast_rows(reset, value):
+    """`reset [batch]` shaped to broadcast over a state tensor's rows."""
+    return tf.reshape(reset, [-1] + [1] * (len(value.shape) - 1))

@@ -25,6 +25,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     POINTER = "latest.json"
     SEED_STATES = "seed_states.npz"
+    CARRIED_STATE = "carried_state.npz"
 
     def saved_epoch(self):
         """Epochs completed by the current backup; 0 when there is none."""
@@ -44,6 +45,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.save_weights(os.path.join(staging, "backup.weights.h5"))
         np.savez(os.path.join(staging, self.SEED_STATES),
                  *[keras.ops.convert_to_numpy(state) for state in self._seed_states()])
+        carried = getattr(self.model, "carried_state", None)
+        if carried:
+            # Stateful training's carried state: the next step starts from it.
+            np.savez(os.path.join(staging, self.CARRIED_STATE),
+                     **{name: variable.numpy() for name, variable in carried.items()})
         folder = f"epoch-{self._current_epoch:06d}"
         final = os.path.join(self.backup_dir, folder)
         shutil.rmtree(final, ignore_errors=True)
@@ -75,6 +81,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             )
         for state, value in zip(states, values):
             state.assign(value)
+        carried = getattr(self.model, "carried_state", None)
+        carried_path = os.path.join(folder, self.CARRIED_STATE)
+        if carried and os.path.exists(carried_path):
+            with np.load(carried_path) as saved:
+                for name, variable in carried.items():
+                    variable.assign(saved[name])
         self.model._initial_epoch = pointer["epoch"]
 
     def _seed_states(self):

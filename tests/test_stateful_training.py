@@ -1,0 +1,66 @@
+"""Stateful training: batches of `language_model_streams`, the state carried
+from step to step with the gradient stopped between them."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import memzoo
+from memzoo import data
+from memzoo import training
+
+TEXTS = ["The quick brown fox jumps over the lazy dog. " * 2,
+         "Pack my box with five dozen liquor jugs.",
+         "Sphinx of black quartz, judge my vow. " * 3]
+MODEL = {"vocab_size": 259, "embedding_dim": 8, "hidden_dim": 16,
+         "working_memory": 4, "long_short_term_memory": 2, "segment_length": 4,
+         "num_layers": 1, "num_heads": 2, "lstm_layers": 1}
+
+
+def streams():
+    return data.language_model_streams(
+        tf.data.Dataset.from_tensor_slices(TEXTS), sequence_length=8,
+        batch_size=2, seed=0, repeat=True)
+
+
+def test_each_step_starts_where_the_last_ended_and_resets_at_documents():
+    keras.utils.set_random_seed(0)
+    model = memzoo.BigLanguageModel(**MODEL)
+    # A learning rate of 0: the weights stay, so the state can be followed.
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    model.fit(streams(), steps_per_epoch=12, verbose=0)
+
+    state, resets = model.get_initial_state(2), 0
+    for step, (x, _, _) in enumerate(streams().take(12)):
+        fresh = model.get_initial_state(2)
+        reset = x["reset"].numpy()
+        resets += int(reset.sum()) if step else 0
+        state = {name: np.where(
+            reset.reshape([-1] + [1] * (len(value.shape) - 1)), fresh[name],
+            state[name]) for name, value in fresh.items()}
+        _, state = model(x["token_ids"], initial_state=state, return_state=True)
+    assert resets >= 1  # the 12 steps cross from one document to another
+    for name, variable in model.carried_state.items():
+        np.testing.assert_allclose(variable.numpy(), state[name], atol=1e-5,
+                                   err_msg=name)
+
+
+def test_the_backup_keeps_the_carried_state(tmp_path):
+    model = memzoo.BigLanguageModel(**MODEL)
+    model.compile()
+    model.fit(streams(), steps_per_epoch=3, verbose=0)
+    backup = training.AtomicBackupAndRestore(str(tmp_path))
+    backup.set_model(model)
+    backup._current_epoch = 1
+    backup._save_model()
+    saved = {name: v.numpy() for name, v in model.carried_state.items()}
+    for variable in model.carried_state.values():
+        variable.assign(tf.zeros_like(variable))
+    backup._load_model()
+    for name, variable in model.carried_state.items():
+        np.testing.assert_array_equal(variable.numpy(), saved[name])
+    assert np.abs(saved["lstm_0_h"]).max() > 0
+    # The model's own files do not hold it: they load into a fresh model.
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.carried_state is None
