@@ -419,8 +419,19 @@ def test_language_model_streams_go_on_row_by_row():
                    for a, (x, _, _) in zip(first, other.take(12)))
 
 
-def test_language_model_streams_need_a_document_per_row():
-    with pytest.raises(ValueError, match="argument `batch_size`. Expected at "
-                       "most the 2 non-empty documents.*Received: batch_size=3"):
-        data.language_model_streams(
-            tf.data.Dataset.from_tensor_slices(["one", "", "two"]), 4, 3)
+def test_language_model_streams_cut_documents_when_rows_outnumber_them():
+    text = "To be, or not to be, that is the question"
+    streams = data.language_model_streams(
+        tf.data.Dataset.from_tensor_slices([text, ""]), 4, 3, shuffle=False)
+    rows = [[], [], []]
+    for x, _, weights in streams:
+        for row in range(3):
+            real = weights[row].numpy() > 0
+            rows[row] += x["token_ids"][row].numpy()[real].tolist()
+    # Three pieces of the one text, in order, each a row's own.
+    read = "".join(data.ByteTokenizer().decode(ids) for ids in rows)
+    assert len(read) >= len(text) - 3 and text.startswith(read[:10])
+    assert all(rows)
+    with pytest.raises(ValueError, match="argument `source`. Expected at least "
+                       "one non-empty text"):
+        data.language_model_streams(tf.data.Dataset.from_tensor_slices([""]), 4, 2)

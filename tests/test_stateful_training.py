@@ -3,6 +3,7 @@ from step to step with the gradient stopped between them."""
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import memzoo
@@ -23,9 +24,13 @@ def streams():
         batch_size=2, seed=0, repeat=True)
 
 
-def test_each_step_starts_where_the_last_ended_and_resets_at_documents():
+# Windows of 8 tokens: whole segments of 4 (the slots' positions stay 0 and
+# are fed as constants), or not of 3 (the positions are carried).
+@pytest.mark.parametrize("segment_length", [4, 3])
+def test_each_step_starts_where_the_last_ended_and_resets_at_documents(
+        segment_length):
     keras.utils.set_random_seed(0)
-    model = memzoo.BigLanguageModel(**MODEL)
+    model = memzoo.BigLanguageModel(**dict(MODEL, segment_length=segment_length))
     # A learning rate of 0: the weights stay, so the state can be followed.
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     model.fit(streams(), steps_per_epoch=12, verbose=0)

@@ -312,8 +312,9 @@ mirrored = training.train(sys.argv[3], strategy="mirrored", verbose=0, **kwargs)
 print(json.dumps([single, mirrored]))
 """
 
+# Windows: stateful training runs on one device so far.
 STRATEGY_RUN = {"preset": "lstm_lm_tiny", "steps": 12, "backup_every": 4,
-                "learning_rate": 0.02,
+                "learning_rate": 0.02, "stateful": False,
                 "batch_size": 4, "sequence_length": 32, "jit_compile": False,
                 "validation_batches": 2, "warmup_steps": 2}
 
@@ -342,7 +343,9 @@ def test_multi_worker_strategy_with_two_local_workers(model, capsys, corpus, tmp
     if model == "language_model":
         arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus,
                      "--steps", 12, "--backup-every", 4, "--learning-rate", 0.02,
-                     *TINY[:-2], "--warmup-steps", 2]
+                     *TINY[:-2], "--warmup-steps", 2,
+                     # Stateful training runs on one device so far.
+                     "--no-stateful"]
     else:
         # Float windows and targets of another shape than token ids.
         arguments = ["train", "--preset", "sunspots_lstm", "--steps", 12,
@@ -544,3 +547,19 @@ def test_compile_auto_measures_xla_on_a_long_enough_fit(monkeypatch):
     assert history.history["loss"][-1] < history.history["loss"][0]
     # The measuring trained copies, not the model: 2 epochs of 2 batches.
     assert int(model.optimizer.iterations) == 4
+
+
+def test_stateful_training_is_refused_where_it_cannot_run(tmp_path):
+    with pytest.raises(ValueError, match="argument `stateful`. Expected a "
+                       "next-token model trained on a corpus.*preset='ntm_copy'"):
+        training.train(tmp_path / "task", preset="ntm_copy", stateful=True,
+                       steps=2)
+    with pytest.raises(ValueError, match="argument `stateful`. Stateful "
+                       "training runs on one device so far"):
+        training.train(tmp_path / "mirrored", preset="lstm_lm_tiny",
+                       stateful=True, steps=2,
+                       strategy=tf.distribute.MirroredStrategy(["/cpu:0"]))
+    with pytest.raises(ValueError, match="argument `stateful`. Expected True, "
+                       "False or 'auto'. Received: stateful='yes'"):
+        training.TrainingConfig(stateful="yes")
+    assert not os.path.exists(tmp_path / "task")

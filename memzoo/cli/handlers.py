@@ -28,6 +28,7 @@ def train(args):
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         jit_compile=args.jit_compile,
+        stateful=args.stateful,
         mixed_precision=args.mixed_precision,
         strategy=args.strategy,
         seed=args.seed,
@@ -48,7 +49,8 @@ def train(args):
     xla = metrics["jit_compile"]
     print(f"{', '.join(scores)}; {metrics['steps']} steps, "
           f"{tokens_per_second:,.0f} tokens/s, "
-          f"XLA {'on' if xla['jit_compile'] else 'off'} ({xla['how']})")
+          f"XLA {'on' if xla['jit_compile'] else 'off'} ({xla['how']})"
+          + (", stateful" if metrics["stateful"] else ""))
     output = metrics["output_dir"]
     print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
     print(f"preset:  {os.path.join(output, training.PRESET_DIR)}")

@@ -45,8 +45,9 @@ def language_model_streams(
         source: a tfds name, file paths or globs, or a `tf.data.Dataset` of
             strings (see `text_dataset`).
         sequence_length: int. Tokens per window, at least 2.
-        batch_size: int. Rows, each a stream; at most the number of
-            non-empty documents of the split.
+        batch_size: int. Rows, each a stream. With fewer non-empty
+            documents than rows, each document is cut into as many equal
+            pieces as it takes to give every row one.
         tokenizer: `"byte"` or an object with `tokenize(text) -> ids`.
         split: str or `None`. Which split of the source.
         shuffle: bool. Whether to deal the documents in a seeded order.
@@ -74,15 +75,16 @@ def language_model_streams(
     texts = text_dataset(source, split, data_dir, text_feature).filter(
         lambda text: tf.strings.length(text) > 0
     )
-    # Every row needs a document in every pass; without one, a repeated
-    # stream would look for it forever.
+    # Every row needs a document in every pass (a repeated stream would
+    # look for one forever): with fewer documents than rows, each is cut
+    # into as many pieces as it takes, read as documents of their own.
     num_documents = int(texts.reduce(0, lambda count, _: count + 1))
-    if num_documents < batch_size:
+    if num_documents == 0:
         raise ValueError(
-            "Invalid value for argument `batch_size`. Expected at most the "
-            f"{num_documents} non-empty documents of split {split!r}: each "
-            f"row reads documents of its own. Received: batch_size={batch_size}"
+            "Invalid value for argument `source`. Expected at least one "
+            f"non-empty text in split {split!r}. Received: none"
         )
+    pieces = -(-batch_size // num_documents)
     if seed is None:
         seed = random.randrange(2**31)
 
@@ -101,11 +103,20 @@ def language_model_streams(
             tf.reshape(weights, shape),
         ))
 
+    def cut(ids):
+        bounds = tf.range(pieces + 1) * tf.shape(ids)[0] // pieces
+        return tf.data.Dataset.range(pieces).map(
+            lambda piece: ids[bounds[piece]:bounds[piece + 1]]
+        )
+
     def row(index, pass_seed):
         documents = texts
         if shuffle:
             documents = _seeded_shuffle(documents, 1_000, pass_seed)
-        return documents.shard(batch_size, index).map(tokenize).flat_map(windows)
+        documents = documents.map(tokenize)
+        if pieces > 1:
+            documents = documents.flat_map(cut)
+        return documents.shard(batch_size, index).flat_map(windows)
 
     def stream(index):
         if not repeat:

@@ -1,4 +1,5 @@
 import keras
+import tensorflow as tf
 from keras import ops
 
 from memzoo.layers.memory_block import MemoryBlock
@@ -139,6 +140,11 @@ class MemoryBackbone(keras.layers.Layer):
             segment_position = None
         else:
             segment_position = state["segment_position"]
+            # Zeros known when tracing (stateful training's windows of a
+            # multiple of the segment length): every row starts a segment.
+            static = tf.get_static_value(segment_position)
+            if static is not None and not static.any():
+                segment_position = None
         x, new_state = self.token_lstms(inputs, state, training=training)
         if self.input_projection is not None:
             x = self.input_projection(x)

@@ -27,6 +27,7 @@ class NextTokenModel(ZooModel):
     vocab_size]` with carried state: the protocol of `ZooModel` for them."""
 
     reports_perplexity = True
+    supports_stateful_training = True
 
     def train_step(self, data):
         """Keras's step; on a batch of `memzoo.data.language_model_streams`,
@@ -66,10 +67,14 @@ class NextTokenModel(ZooModel):
                 "The model carries no state for stream batches: it was not "
                 "built from their spec (`fit` builds it)."
             )
-        fresh = self.get_initial_state(tf.shape(token_ids)[0])
+        # The batch size is static (checked when the state was made), so
+        # the fresh state is constants a model may read when tracing.
+        fresh = self.get_initial_state(token_ids.shape[0])
+        constant = self._constant_in_streams(token_ids.shape[1])
         state = {
-            name: tf.where(_broadcast_rows(reset, fresh[name]), fresh[name],
-                           tf.cast(variable, fresh[name].dtype))
+            name: fresh[name] if name in constant else tf.where(
+                _broadcast_rows(reset, fresh[name]), fresh[name],
+                tf.cast(variable, fresh[name].dtype))
             for name, variable in carried.items()
         }
         logits, new_state = super().__call__(
@@ -80,6 +85,11 @@ class NextTokenModel(ZooModel):
             variable.assign(tf.cast(tf.stop_gradient(new_state[name]),
                                     variable.dtype))
         return logits
+
+    def _constant_in_streams(self, length):
+        """Names of state entries that windows of `length` tokens leave at
+        their initial value: stateful training feeds them as constants."""
+        return set()
 
     @property
     def carried_state(self):
@@ -124,12 +134,14 @@ class NextTokenModel(ZooModel):
 
     @classmethod
     def training_data(cls, config, data_source, batch_size, sequence_length,
-                      seed, validation_batches, data_dir=None):
+                      seed, validation_batches, data_dir=None, stateful=False):
         """A corpus or a memory task (see `memzoo.data.tasks.memory_task`).
 
         For a corpus, `language_model_dataset` windows of the `train`
-        split, shuffled with `seed` and repeated, and the first
-        `validation_batches` of the `test` split. For a memory task, its
+        split, shuffled with `seed` and repeated (with `stateful`,
+        `language_model_streams` of it, which `fit` trains on with the state
+        carried), and the first `validation_batches` windows of the `test`
+        split. For a memory task, its
         stream for `seed` and `validation_batches` of examples drawn with
         `seed + 1`; the task sets the sequence length, and the scores count
         its answer only.
@@ -150,15 +162,25 @@ class NextTokenModel(ZooModel):
                 shuffle=shuffle, seed=seed, data_dir=data_dir, repeat=shuffle,
             )
 
-        def count_pass():
-            one_pass = data.language_model_dataset(
-                data_source, sequence_length, batch_size, shuffle=False,
-                data_dir=data_dir,
+        def streams(shuffle):
+            return data.language_model_streams(
+                data_source, sequence_length, batch_size, shuffle=shuffle,
+                seed=seed, data_dir=data_dir, repeat=shuffle,
             )
+
+        def count_pass():
+            if stateful:
+                one_pass = streams(shuffle=False)
+            else:
+                one_pass = data.language_model_dataset(
+                    data_source, sequence_length, batch_size, shuffle=False,
+                    data_dir=data_dir,
+                )
             return sum(1 for _ in one_pass)
 
         return TrainingData(
-            train=split("train", shuffle=True),
+            train=(streams(shuffle=True) if stateful
+                   else split("train", shuffle=True)),
             validation=split("test", shuffle=False).take(validation_batches),
             count_pass=count_pass,
         )

@@ -55,6 +55,9 @@ class ZooModel(PresetMixin, keras.Model):
     # Whether its loss is a next-token cross-entropy, whose exponential a
     # run reports as perplexity.
     reports_perplexity = False
+    # Whether `training_data(..., stateful=True)` gives stream batches on a
+    # corpus, which `fit` trains on with the state carried from step to step.
+    supports_stateful_training = False
 
     @classmethod
     def training_data(cls, config, data_source, batch_size, sequence_length,

@@ -56,7 +56,10 @@ def tokens_per_batch(dataset, batch_size=None, sequence_length=None):
     `batch_size` and `sequence_length`.
     """
     inputs = dataset.element_spec[0]
-    # A translator's inputs are (source, target): count the source tokens.
+    # A translator's inputs are (source, target): count the source tokens;
+    # stream batches are {"token_ids", "reset"}.
     first = inputs[0] if isinstance(inputs, tuple) else inputs
+    if isinstance(first, dict):
+        first = first["token_ids"]
     batch, length, *_ = first.shape
     return (batch or batch_size) * (length or sequence_length)

@@ -23,6 +23,7 @@ class TrainingConfig:
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     jit_compile: object = "auto"
+    stateful: object = "auto"
     mixed_precision: str = None
     seed: int = 0
     backup_every: int = 50
@@ -65,6 +66,11 @@ class TrainingConfig:
                 f"of {sorted(MIXED_PRECISION)} or None. Received: "
                 f"mixed_precision={self.mixed_precision!r}"
             )
+        if not (isinstance(self.stateful, bool) or self.stateful == "auto"):
+            raise ValueError(
+                "Invalid value for argument `stateful`. Expected True, "
+                f"False or 'auto'. Received: stateful={self.stateful!r}"
+            )
         if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
             raise ValueError(
                 "Invalid value for argument `jit_compile`. Expected True, "
@@ -101,6 +107,7 @@ class TrainingConfig:
             "learning_rate": self.learning_rate,
             "warmup_steps": self.warmup_steps,
             "jit_compile": self.jit_compile,
+            "stateful": self.stateful,
             "mixed_precision": self.mixed_precision,
             "seed": self.seed,
             "backup_every": self.backup_every,

@@ -71,7 +71,8 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
         # (a resumed XLA run ends with the same weights as an uninterrupted
         # one too).
         tf.config.experimental.enable_op_determinism()
-    batches = _training_data(config, data_dir)
+    stateful = _stateful(config, strategy)
+    batches = _training_data(config, data_dir, stateful)
     train_stream = shard_by_data(batches.train)
     validation_data = data.finite_dataset(shard_by_data(batches.validation),
                                           "validation")
@@ -134,6 +135,7 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
         "wall_time_seconds": time.time() - started,
         "parameters": model.count_params(),
         "jit_compile": xla,
+        "stateful": stateful,
         "config": config.record(),
     }
     save_model_atomically(model, os.path.join(output_dir, MODEL_FILE))
@@ -146,7 +148,31 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     return dict(metrics, output_dir=output_dir)
 
 
-def _training_data(config, data_dir):
+def _stateful(config, strategy):
+    """Whether the run trains statefully: by default a model that can, on a
+    corpus, on one device (a strategy would need a state per replica)."""
+    supported = (trainable_class(config.preset).supports_stateful_training
+                 and data.tasks.memory_task(config.data_source) is None)
+    single_device = strategy is tf.distribute.get_strategy()
+    if config.stateful == "auto":
+        return supported and single_device
+    if config.stateful and not supported:
+        raise ValueError(
+            "Invalid value for argument `stateful`. Expected a next-token "
+            "model trained on a corpus (a memory task's examples are "
+            f"independent). Received: stateful=True, preset={config.preset!r}"
+            f", data={config.data_source!r}"
+        )
+    if config.stateful and not single_device:
+        raise ValueError(
+            "Invalid value for argument `stateful`. Stateful training runs on "
+            "one device so far; use --no-stateful with a distribution "
+            "strategy. Received: stateful=True"
+        )
+    return config.stateful
+
+
+def _training_data(config, data_dir, stateful=False):
     """The family's `TrainingData` for the run, made reproducibly; sets the
     run's steps when it is given in epochs."""
     # The examples' shuffles take TensorFlow's global seed with their own:
@@ -155,6 +181,7 @@ def _training_data(config, data_dir):
     batches = trainable_class(config.preset).training_data(
         config.model_config(), config.data_source, config.batch_size,
         config.sequence_length, config.seed, config.validation_batches, data_dir,
+        **({"stateful": True} if stateful else {}),
     )
     if config.epochs is not None:
         config.steps = config.epochs * batches.count_pass()
@@ -172,7 +199,8 @@ def _choose_jit_compile(config, data_dir, strategy, output_dir):
     measured = {}
 
     def make_batch():
-        measured["batches"] = _training_data(config, data_dir)
+        measured["batches"] = _training_data(config, data_dir,
+                                             _stateful(config, strategy))
         return next(iter(measured["batches"].train))
 
     def make_model(jit_compile):
@@ -184,7 +212,7 @@ def _choose_jit_compile(config, data_dir, strategy, output_dir):
         return model
 
     if config.steps is None:  # Given in epochs: the data says how many.
-        _training_data(config, data_dir)
+        _training_data(config, data_dir, _stateful(config, strategy))
     return choose_jit_compile(config, strategy, output_dir, make_model,
                               make_batch)
 

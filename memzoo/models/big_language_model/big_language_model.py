@@ -148,6 +148,14 @@ class BigLanguageModel(LanguageModel):
         self.lm_head.build((*input_shape, self.hidden_dim))
         self.built = True
 
+    def _constant_in_streams(self, length):
+        # Windows of whole segments keep every row at a segment's start, and
+        # the slots then align a window by a reshape instead of a gather.
+        segment = self.segment_length or self.working_memory
+        if length is not None and length % segment == 0:
+            return {"segment_position"}
+        return set()
+
     @property
     def blocks(self):
         """The backbone's `MemoryBlock`s."""
