@@ -234,10 +234,11 @@ def test_a_killed_run_resumes_to_the_same_weights(model, capsys, tmp_path):
     # what the killed one built.
     environment = dict(os.environ, TFDS_DATA_DIR=str(tmp_path / "tfds"))
     if model == "memory_model_building_its_data":
-        # With dropout: its masks must go on as they would have.
+        # With dropout: its masks must go on as they would have; stateful:
+        # the state the backup carried must too.
         arguments = ["train", "--preset", "biglm_tiny", "--data", "shakespeare_plays",
                      "--steps", 30, "--backup-every", 5, "--seed", 7, "--dropout", 0.1,
-                     *TINY]
+                     "--stateful", *TINY]
     else:
         # 60 steps are 4 passes over the sunspot windows: the resumed run
         # must see each pass in the order the whole run saw it. With XLA:
@@ -312,9 +313,8 @@ mirrored = training.train(sys.argv[3], strategy="mirrored", verbose=0, **kwargs)
 print(json.dumps([single, mirrored]))
 """
 
-# Windows: stateful training runs on one device so far.
 STRATEGY_RUN = {"preset": "lstm_lm_tiny", "steps": 12, "backup_every": 4,
-                "learning_rate": 0.02, "stateful": False,
+                "learning_rate": 0.02,
                 "batch_size": 4, "sequence_length": 32, "jit_compile": False,
                 "validation_batches": 2, "warmup_steps": 2}
 
@@ -343,9 +343,7 @@ def test_multi_worker_strategy_with_two_local_workers(model, capsys, corpus, tmp
     if model == "language_model":
         arguments = ["train", "--preset", "lstm_lm_tiny", "--data", corpus,
                      "--steps", 12, "--backup-every", 4, "--learning-rate", 0.02,
-                     *TINY[:-2], "--warmup-steps", 2,
-                     # Stateful training runs on one device so far.
-                     "--no-stateful"]
+                     *TINY[:-2], "--warmup-steps", 2]
     else:
         # Float windows and targets of another shape than token ids.
         arguments = ["train", "--preset", "sunspots_lstm", "--steps", 12,
@@ -559,7 +557,7 @@ def test_stateful_training_is_refused_where_it_cannot_run(tmp_path):
         training.train(tmp_path / "mirrored", preset="lstm_lm_tiny",
                        stateful=True, steps=2,
                        strategy=tf.distribute.MirroredStrategy(["/cpu:0"]))
-    with pytest.raises(ValueError, match="argument `stateful`. Expected True, "
-                       "False or 'auto'. Received: stateful='yes'"):
+    with pytest.raises(ValueError, match="argument `stateful`. Expected True "
+                       "or False. Received: stateful='yes'"):
         training.TrainingConfig(stateful="yes")
     assert not os.path.exists(tmp_path / "task")

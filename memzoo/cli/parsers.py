@@ -75,11 +75,10 @@ def _add_train_parser(commands):
                         help="compile the training step with XLA (default: "
                              "whichever trains faster here, measured on a "
                              "batch for runs of 300 steps or more)")
-    parser.add_argument("--stateful", action=argparse.BooleanOptionalAction,
-                        default="auto",
+    parser.add_argument("--stateful", action="store_true",
                         help="carry the state from batch to batch, each row a "
-                             "stream of documents (default: for next-token "
-                             "models on a corpus, on one device)")
+                             "stream of documents (next-token models on a "
+                             "corpus, on one device)")
     parser.add_argument("--mixed-precision", choices=["bfloat16", "float16"],
                         default=None)
     parser.add_argument("--strategy", default="default",

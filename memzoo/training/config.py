@@ -23,7 +23,7 @@ class TrainingConfig:
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     jit_compile: object = "auto"
-    stateful: object = "auto"
+    stateful: bool = False
     mixed_precision: str = None
     seed: int = 0
     backup_every: int = 50
@@ -66,10 +66,10 @@ class TrainingConfig:
                 f"of {sorted(MIXED_PRECISION)} or None. Received: "
                 f"mixed_precision={self.mixed_precision!r}"
             )
-        if not (isinstance(self.stateful, bool) or self.stateful == "auto"):
+        if not isinstance(self.stateful, bool):
             raise ValueError(
-                "Invalid value for argument `stateful`. Expected True, "
-                f"False or 'auto'. Received: stateful={self.stateful!r}"
+                "Invalid value for argument `stateful`. Expected True or "
+                f"False. Received: stateful={self.stateful!r}"
             )
         if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
             raise ValueError(
