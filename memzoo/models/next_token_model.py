@@ -60,7 +60,7 @@ class NextTokenModel(ZooModel):
         if reset is None:
             return super().__call__(*args, **kwargs)
         _STREAM.reset = None
-        token_ids = args[0] if args else kwargs.pop("token_ids")
+        token_ids = args[0] if args else kwargs["token_ids"]
         carried = self.carried_state
         if carried is None:
             raise ValueError(
@@ -117,7 +117,7 @@ class NextTokenModel(ZooModel):
                 "static batch size (`drop_remainder`), whose rows each carry "
                 "a state. Received: batches of unknown size"
             )
-        if self.built is False:
+        if not self.built:
             self.build((None, None))
         initial = self.get_initial_state(batch_size)
         carried = self.carried_state

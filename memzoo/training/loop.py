@@ -63,15 +63,15 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     # without XLA must not turn XLA off for the next run of the process.
     # TensorFlow's public API can only turn it on.
     disable_op_determinism()
+    stateful = _stateful(config, strategy)
     # Before the run's own data and model are made: measuring builds and
     # trains others, and the run then seeds everything afresh.
-    xla = _choose_jit_compile(config, data_dir, strategy, output_dir)
+    xla = _choose_jit_compile(config, data_dir, strategy, output_dir, stateful)
     if not xla["jit_compile"]:
         # For exact resume; XLA's CPU kernels are deterministic by themselves
         # (a resumed XLA run ends with the same weights as an uninterrupted
         # one too).
         tf.config.experimental.enable_op_determinism()
-    stateful = _stateful(config, strategy)
     batches = _training_data(config, data_dir, stateful)
     train_stream = shard_by_data(batches.train)
     validation_data = data.finite_dataset(shard_by_data(batches.validation),
@@ -197,14 +197,13 @@ def _training_data(config, data_dir, stateful=False):
     return batches
 
 
-def _choose_jit_compile(config, data_dir, strategy, output_dir):
+def _choose_jit_compile(config, data_dir, strategy, output_dir, stateful):
     """`xla_choice.choose_jit_compile` for the run, timing models of the
     run's preset on a batch of its data when it measures."""
     measured = {}
 
     def make_batch():
-        measured["batches"] = _training_data(config, data_dir,
-                                             _stateful(config, strategy))
+        measured["batches"] = _training_data(config, data_dir, stateful)
         return next(iter(measured["batches"].train))
 
     def make_model(jit_compile):
@@ -216,7 +215,7 @@ def _choose_jit_compile(config, data_dir, strategy, output_dir):
         return model
 
     if config.steps is None:  # Given in epochs: the data says how many.
-        _training_data(config, data_dir, _stateful(config, strategy))
+        _training_data(config, data_dir, stateful)
     return choose_jit_compile(config, strategy, output_dir, make_model,
                               make_batch)
 
