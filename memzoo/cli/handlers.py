@@ -4,6 +4,7 @@ A handler imports the modules it needs (training, evaluation, keras-tuner)
 when it runs, so that `memzoo --help` and a usage error do not load them.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -199,6 +200,28 @@ def generate(args):
     text = model.generate(prompt, args.max_new_tokens, sampler, args.seed,
                           jit_compile=args.jit_compile)
     print(text)
+
+
+def probe(args):
+    import json
+
+    from memzoo import evaluation
+    from memzoo import probe as memory_probe
+    from memzoo import training
+
+    model = training.load_model(args.model, generates=True)
+    data = args.data
+    if data is None and os.path.exists(args.model):
+        data = evaluation.run_settings(args.model).get("data")
+    result = memory_probe.probe(
+        model, data, split=args.split, max_tokens=args.max_tokens,
+        reset_every=args.reset_every, data_dir=args.data_dir,
+    )
+    os.makedirs(args.output, exist_ok=True)
+    result.plot(os.path.join(args.output, "probe.png"))
+    with open(os.path.join(args.output, "probe.json"), "w") as file:
+        json.dump(dataclasses.asdict(result), file, indent=2)
+    print("\n".join(result.summary()))
 
 
 def list_presets(args):

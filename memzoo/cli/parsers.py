@@ -34,6 +34,7 @@ def build_parser():
     _add_generate_parser(commands)
     _add_tune_parser(commands)
     _add_export_parser(commands)
+    _add_probe_parser(commands)
     return parser
 
 
@@ -43,6 +44,15 @@ def _add_common_options(parser):
     parser.add_argument("--data-dir", default=None,
                         help="tensorflow-datasets folder (default: "
                              "$TFDS_DATA_DIR, else a temporary folder)")
+
+
+def _add_held_out_options(parser, data_help):
+    """`--model`, `--data` and `--split`: a model and its held-out data."""
+    parser.add_argument("--model", required=True,
+                        help="a .keras file or preset directory from `memzoo "
+                        "train`, or a preset name")
+    parser.add_argument("--data", default=None, help=data_help)
+    parser.add_argument("--split", default="test")
 
 
 def _add_train_parser(commands):
@@ -107,12 +117,7 @@ def _add_eval_parser(commands):
             "otherwise."
         ),
     )
-    parser.add_argument("--model", required=True,
-                        help="a .keras file or preset directory from `memzoo "
-                        "train`, or a preset name")
-    parser.add_argument("--data", default=None,
-                        help="default: the run's data, else the preset's")
-    parser.add_argument("--split", default="test")
+    _add_held_out_options(parser, "default: the run's data, else the preset's")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="default: the run's, else 32")
     parser.add_argument("--sequence-length", type=int, default=None,
@@ -229,6 +234,32 @@ def _add_export_parser(commands):
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error")
     parser.set_defaults(handler=handlers.export)
+
+
+def _add_probe_parser(commands):
+    parser = commands.add_parser(
+        "probe",
+        help="How far back a language model's carried state helps.",
+        description=(
+            "Reads held-out text as one stream with the model's state "
+            "carried, and again with the state reset every k tokens; prints "
+            "the bits per character each way, the gain of the carried state "
+            "by distance since a reset, and the effective memory length (the "
+            "distance past which carrying the state stops helping, within "
+            "noise). Writes probe.png and probe.json to --output."
+        ),
+    )
+    _add_held_out_options(parser,
+                          "default: the run's data, else the default corpus")
+    parser.add_argument("--max-tokens", type=int, default=131_072,
+                        help="held-out tokens read (default 131,072)")
+    parser.add_argument("--reset-every", type=int, nargs="+",
+                        default=[16, 64, 256, 1024, 4096],
+                        help="distances between resets; the longest sets the "
+                        "reach probed (default 16 64 256 1024 4096)")
+    parser.add_argument("--output", required=True, help="folder of the results")
+    _add_common_options(parser)
+    parser.set_defaults(handler=handlers.probe)
 
 
 def _range(kind):
