@@ -419,6 +419,46 @@ def test_language_model_streams_go_on_row_by_row():
                    for a, (x, _, _) in zip(first, other.take(12)))
 
 
+def test_language_model_streams_read_stretches_of_stream_length():
+    text = "".join(f"{word:03d} " for word in range(100))  # Unique pieces.
+    tokenizer = data.ByteTokenizer()
+
+    def read(seed):
+        streams = data.language_model_streams(
+            tf.data.Dataset.from_tensor_slices([text]), sequence_length=4,
+            batch_size=1, seed=seed, stream_length=12)
+        stretches, since_reset = [], 0
+        for x, y, weights in streams:
+            real = weights[0].numpy() > 0
+            if x["reset"][0]:
+                stretches.append([])
+                since_reset = 0
+            since_reset += 4
+            assert since_reset <= 12  # The state is reset every 12 tokens.
+            inputs = x["token_ids"][0].numpy()[real].tolist()
+            targets = y[0].numpy()[real].tolist()
+            stretches[-1] += list(zip(inputs, targets))
+        return stretches
+
+    stretches = read(seed=5)
+    starts = []
+    for stretch in stretches:
+        # 12 consecutive tokens (fewer at the end), each predicting the next.
+        inputs = [token for token, _ in stretch]
+        assert all(target == following for (_, target), following
+                   in zip(stretch, inputs[1:]))
+        starts.append(text.find(tokenizer.decode(inputs)))
+        assert len(inputs) == min(12, len(text) - starts[-1])
+    # Every token of the text read once, the stretches in a shuffled order.
+    assert sorted(starts) == list(range(0, len(text), 12))
+    assert starts != sorted(starts)
+    assert read(seed=5) == stretches and read(seed=6) != stretches
+    with pytest.raises(ValueError, match="argument `stream_length`. Expected a "
+                       "multiple of sequence_length=4"):
+        data.language_model_streams(tf.data.Dataset.from_tensor_slices([text]),
+                                    4, 2, stream_length=6)
+
+
 def test_language_model_streams_cut_documents_when_rows_outnumber_them():
     text = "To be, or not to be, that is the question"
     streams = data.language_model_streams(

@@ -320,8 +320,14 @@ STRATEGY_RUN = {"preset": "lstm_lm_tiny", "steps": 12, "backup_every": 4,
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_on_two_cpus_matches_one_device(corpus, tmp_path):
-    run = dict(STRATEGY_RUN, data_source=corpus)
+@pytest.mark.parametrize("stateful", [False, True])
+def test_mirrored_strategy_on_two_cpus_matches_one_device(stateful, corpus,
+                                                          tmp_path):
+    # Stateful, each replica carries the state of its own rows: a state
+    # shared or mixed up between them would change the losses.
+    run = dict(STRATEGY_RUN, data_source=corpus, stateful=stateful)
+    if stateful:
+        run.update(preset="biglm_tiny", stream_length=64)
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT, json.dumps(run),
          str(tmp_path / "single"), str(tmp_path / "mirrored")],
@@ -553,11 +559,18 @@ def test_stateful_training_is_refused_where_it_cannot_run(tmp_path):
         training.train(tmp_path / "task", preset="ntm_copy", stateful=True,
                        steps=2)
     with pytest.raises(ValueError, match="argument `stateful`. Stateful "
-                       "training runs on one device so far"):
-        training.train(tmp_path / "mirrored", preset="lstm_lm_tiny",
-                       stateful=True, steps=2,
-                       strategy=tf.distribute.MirroredStrategy(["/cpu:0"]))
+                       "training runs on one machine .* so far. Received: "
+                       "stateful=True with a CentralStorageStrategy"):
+        training.train(
+            tmp_path / "central", preset="lstm_lm_tiny", stateful=True,
+            steps=2,
+            strategy=tf.distribute.experimental.CentralStorageStrategy())
     with pytest.raises(ValueError, match="argument `stateful`. Expected True "
                        "or False. Received: stateful='yes'"):
         training.TrainingConfig(stateful="yes")
+    with pytest.raises(ValueError, match="argument `stream_length`. Expected a "
+                       "multiple of sequence_length=128. Received: "
+                       "stream_length=200"):
+        training.TrainingConfig(stateful=True, sequence_length=128,
+                                stream_length=200)
     assert not os.path.exists(tmp_path / "task")

@@ -30,6 +30,7 @@ def train(args):
         warmup_steps=args.warmup_steps,
         jit_compile=args.jit_compile,
         stateful=args.stateful,
+        stream_length=args.stream_length,
         mixed_precision=args.mixed_precision,
         strategy=args.strategy,
         seed=args.seed,

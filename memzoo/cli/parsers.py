@@ -88,7 +88,11 @@ def _add_train_parser(commands):
     parser.add_argument("--stateful", action="store_true",
                         help="carry the state from batch to batch, each row a "
                              "stream of documents (next-token models on a "
-                             "corpus, on one device)")
+                             "corpus, on one machine)")
+    parser.add_argument("--stream-length", type=int, default=None,
+                        help="with --stateful, the most tokens read between "
+                        "two resets of the state, a multiple of "
+                        "--sequence-length (default: a whole document)")
     parser.add_argument("--mixed-precision", choices=["bfloat16", "float16"],
                         default=None)
     parser.add_argument("--strategy", default="default",

@@ -11,6 +11,11 @@ from memzoo.data.text_sources import text_dataset
 from memzoo.validation import check_integer
 
 
+# A row shuffles its stretches in blocks of this many (at 4,096 tokens each,
+# 1 MiB of ids a row).
+_STRETCHES_SHUFFLED = 64
+
+
 def language_model_streams(
     source,
     sequence_length,
@@ -22,6 +27,7 @@ def language_model_streams(
     data_dir=None,
     text_feature=None,
     repeat=False,
+    stream_length=None,
 ):
     """Batches of `({"token_ids", "reset"}, targets, sample_weight)` in which
     row r of batch t + 1 continues row r of batch t.
@@ -36,6 +42,13 @@ def language_model_streams(
     and `reset` is true for a row whose window starts a document, where the
     state must start afresh. Targets are the inputs shifted by one token
     within the document (its last target is the end-of-text id).
+
+    With `stream_length`, a row reads a document in stretches of that many
+    tokens, each from a fresh state (`reset`), in a shuffled order: the
+    state then reaches `stream_length` tokens back at most, and a row moves
+    to other text every `stream_length / sequence_length` batches instead
+    of reading one document from start to end (consecutive batches of one
+    stream are alike, and a model needs to see fresh states too).
 
     The rows advance together, so a pass ends when its shortest row does;
     with `repeat=True` each row goes on with its share of the next pass,
@@ -55,6 +68,8 @@ def language_model_streams(
         data_dir: str or `None`. Where tensorflow-datasets keeps its data.
         text_feature: str or `None`. The text feature of dict examples.
         repeat: bool. Whether the streams go on forever.
+        stream_length: int or `None`. The most tokens read between two
+            resets, a multiple of `sequence_length` (`None`: a document).
 
     Returns:
         A `tf.data.Dataset` of `({"token_ids": int32 [batch, time],
@@ -71,6 +86,14 @@ def language_model_streams(
     """
     sequence_length = check_integer("sequence_length", sequence_length, minimum=2)
     batch_size = check_integer("batch_size", batch_size)
+    if stream_length is not None:
+        stream_length = check_integer("stream_length", stream_length)
+        if stream_length % sequence_length:
+            raise ValueError(
+                "Invalid value for argument `stream_length`. Expected a "
+                f"multiple of sequence_length={sequence_length}. Received: "
+                f"stream_length={stream_length}"
+            )
     tokenize = _tokenize_function(tokenizer, add_end=True)
     texts = text_dataset(source, split, data_dir, text_feature).filter(
         lambda text: tf.strings.length(text) > 0
@@ -109,6 +132,19 @@ def language_model_streams(
             lambda piece: ids[bounds[piece]:bounds[piece + 1]]
         )
 
+    def stretches(ids):
+        # Stretch j predicts tokens j * stream_length + 1 onwards: it keeps
+        # the token after its end as its last target.
+        # Each is padded to one shape, with its length, to be shuffled.
+        length = tf.shape(ids)[0]
+        count = (length - 2) // stream_length + 1
+        starts = tf.range(count) * stream_length
+        ids = tf.pad(ids, [[0, count * stream_length + 1 - length]])
+        return tf.data.Dataset.from_tensor_slices((
+            tf.gather(ids, starts[:, None] + tf.range(stream_length + 1)),
+            tf.minimum(stream_length + 1, length - starts),
+        ))
+
     def row(index, pass_seed):
         documents = texts
         if shuffle:
@@ -116,7 +152,14 @@ def language_model_streams(
         documents = documents.map(tokenize)
         if pieces > 1:
             documents = documents.flat_map(cut)
-        return documents.shard(batch_size, index).flat_map(windows)
+        documents = documents.shard(batch_size, index)
+        if stream_length is not None:
+            documents = documents.flat_map(stretches)
+            if shuffle:
+                documents = _seeded_shuffle(
+                    documents, _STRETCHES_SHUFFLED, pass_seed * batch_size + index)
+            documents = documents.map(lambda ids, length: ids[:length])
+        return documents.flat_map(windows)
 
     def stream(index):
         if not repeat:

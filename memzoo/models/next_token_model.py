@@ -99,12 +99,38 @@ class NextTokenModel(ZooModel):
         it; the model's files do not (it belongs to the run, not the model)."""
         return self.__dict__.get("_carried_state")
 
+    def carried_state_values(self):
+        """The carried state as NumPy arrays of the whole batch's rows (under
+        a distribution strategy, the replicas' rows one after the other, as
+        the strategy splits a batch), or `None` before stateful training."""
+        carried = self.carried_state
+        if carried is None:
+            return None
+        strategy = self.distribute_strategy
+        return {
+            name: np.concatenate([
+                np.asarray(value) for value in
+                strategy.experimental_local_results(variable)])
+            for name, variable in carried.items()
+        }
+
+    def assign_carried_state(self, values):
+        """Sets the carried state from `carried_state_values()`'s arrays."""
+        strategy = self.distribute_strategy
+        for name, variable in self.carried_state.items():
+            parts = strategy.experimental_local_results(variable)
+            for part, value in zip(parts, np.split(values[name], len(parts))):
+                part.assign(value)
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         spec = data_batch
         if spec is None and iterator is not None:
             spec = iterator._distributed_dataset.element_spec
         x = spec[0] if isinstance(spec, tuple) else spec
         if _is_stream_batch(x):
+            # Under a strategy, each replica's share of the batch.
+            spec = tf.nest.map_structure(_replica_spec, spec)
+            x = spec[0]
             self._make_carried_state(x["token_ids"].shape[0])
             spec = (x["token_ids"], *spec[1:])
             return super()._maybe_symbolic_build(data_batch=spec)
@@ -118,7 +144,8 @@ class NextTokenModel(ZooModel):
                 "a state. Received: batches of unknown size"
             )
         if not self.built:
-            self.build((None, None))
+            with self.distribute_strategy.scope():
+                self.build((None, None))
         initial = self.get_initial_state(batch_size)
         carried = self.carried_state
         if carried is not None and all(
@@ -127,14 +154,21 @@ class NextTokenModel(ZooModel):
             return
         # Plain TensorFlow variables, not Keras weights: the model's saved
         # files and `from_config` must not depend on a run's batch size.
-        self.__dict__["_carried_state"] = {
-            name: tf.Variable(value, trainable=False, name=f"carried_{name}")
-            for name, value in initial.items()
-        }
+        # Under a strategy each replica reads and writes a copy of its own
+        # (`ON_READ`): the state of the rows it is given.
+        with self.distribute_strategy.scope():
+            self.__dict__["_carried_state"] = {
+                name: tf.Variable(
+                    value, trainable=False, name=f"carried_{name}",
+                    synchronization=tf.VariableSynchronization.ON_READ,
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                for name, value in initial.items()
+            }
 
     @classmethod
     def training_data(cls, config, data_source, batch_size, sequence_length,
-                      seed, validation_batches, data_dir=None, stateful=False):
+                      seed, validation_batches, data_dir=None, stateful=False,
+                      stream_length=None):
         """A corpus or a memory task (see `memzoo.data.tasks.memory_task`).
 
         For a corpus, `language_model_dataset` windows of the `train`
@@ -166,6 +200,7 @@ class NextTokenModel(ZooModel):
             return data.language_model_streams(
                 data_source, sequence_length, batch_size, shuffle=shuffle,
                 seed=seed, data_dir=data_dir, repeat=shuffle,
+                stream_length=stream_length,
             )
 
         def count_pass():
@@ -286,6 +321,12 @@ _STREAM = threading.local()
 
 def _is_stream_batch(x):
     return isinstance(x, dict) and set(x) == {"token_ids", "reset"}
+
+
+def _replica_spec(spec):
+    """A replica's spec of a distributed dataset's `PerReplicaSpec`."""
+    value_specs = getattr(spec, "_value_specs", None)
+    return value_specs[0] if value_specs else spec
 
 
 def _broadcast_rows(reset, value):

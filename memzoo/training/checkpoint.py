@@ -49,7 +49,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if carried:
             # Stateful training's carried state: the next step starts from it.
             np.savez(os.path.join(staging, self.CARRIED_STATE),
-                     **{name: variable.numpy() for name, variable in carried.items()})
+                     **self.model.carried_state_values())
         folder = f"epoch-{self._current_epoch:06d}"
         final = os.path.join(self.backup_dir, folder)
         shutil.rmtree(final, ignore_errors=True)
@@ -85,8 +85,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         carried_path = os.path.join(folder, self.CARRIED_STATE)
         if carried and os.path.exists(carried_path):
             with np.load(carried_path) as saved:
-                for name, variable in carried.items():
-                    variable.assign(saved[name])
+                self.model.assign_carried_state(dict(saved))
         self.model._initial_epoch = pointer["epoch"]
 
     def _seed_states(self):

@@ -24,6 +24,7 @@ class TrainingConfig:
     warmup_steps: int = 100
     jit_compile: object = "auto"
     stateful: bool = False
+    stream_length: int = None
     mixed_precision: str = None
     seed: int = 0
     backup_every: int = 50
@@ -71,6 +72,15 @@ class TrainingConfig:
                 "Invalid value for argument `stateful`. Expected True or "
                 f"False. Received: stateful={self.stateful!r}"
             )
+        if self.stream_length is not None:
+            self.stream_length = check_integer("stream_length", self.stream_length)
+            if self.stream_length % self.sequence_length:
+                raise ValueError(
+                    "Invalid value for argument `stream_length`. Expected a "
+                    "multiple of sequence_length="
+                    f"{self.sequence_length}. Received: "
+                    f"stream_length={self.stream_length}"
+                )
         if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
             raise ValueError(
                 "Invalid value for argument `jit_compile`. Expected True, "
@@ -108,6 +118,7 @@ class TrainingConfig:
             "warmup_steps": self.warmup_steps,
             "jit_compile": self.jit_compile,
             "stateful": self.stateful,
+            "stream_length": self.stream_length,
             "mixed_precision": self.mixed_precision,
             "seed": self.seed,
             "backup_every": self.backup_every,

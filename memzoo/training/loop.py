@@ -46,8 +46,8 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
         **settings: the run's settings, `TrainingConfig`'s fields: `preset`,
             `data_source`, `overrides`, `steps` or `epochs`, `batch_size`,
             `sequence_length`, `learning_rate`, `warmup_steps`,
-            `jit_compile`, `mixed_precision`, `seed`, `backup_every`,
-            `validation_batches`.
+            `jit_compile`, `stateful`, `stream_length`, `mixed_precision`,
+            `seed`, `backup_every`, `validation_batches`.
 
     Returns:
         The metrics written to `metrics.json`, and `output_dir`: the folder
@@ -150,16 +150,14 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
 
 def _stateful(config, strategy):
     """Whether the run trains statefully (`config.stateful`), checked: a
-    next-token model on a corpus, on one device (a strategy would need a
-    state per replica).
-
-    Not yet the default: `biglm_tiny`'s 600-step demo scored 2.966 bits per
-    character on held-out windows trained statefully, 2.694 trained on
-    windows; what it gains on one stream is for `memzoo probe` to show.
-    """
+    next-token model on a corpus, on one machine (the default strategy, or
+    a `MirroredStrategy` or `OneDeviceStrategy`, whose replicas each carry
+    the state of their rows of the batch). Other strategies split a batch
+    across workers or TPU hosts in ways not yet tested."""
     supported = (trainable_class(config.preset).supports_stateful_training
                  and data.tasks.memory_task(config.data_source) is None)
-    single_device = strategy is tf.distribute.get_strategy()
+    one_machine = strategy is tf.distribute.get_strategy() or isinstance(
+        strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy))
     if config.stateful and not supported:
         raise ValueError(
             "Invalid value for argument `stateful`. Expected a next-token "
@@ -167,11 +165,11 @@ def _stateful(config, strategy):
             f"independent). Received: stateful=True, preset={config.preset!r}"
             f", data={config.data_source!r}"
         )
-    if config.stateful and not single_device:
+    if config.stateful and not one_machine:
         raise ValueError(
             "Invalid value for argument `stateful`. Stateful training runs on "
-            "one device so far. Received: stateful=True with a "
-            "distribution strategy"
+            "one machine (the default, mirrored or one-device strategy) so "
+            f"far. Received: stateful=True with a {type(strategy).__name__}"
         )
     return config.stateful
 
@@ -185,7 +183,8 @@ def _training_data(config, data_dir, stateful=False):
     batches = trainable_class(config.preset).training_data(
         config.model_config(), config.data_source, config.batch_size,
         config.sequence_length, config.seed, config.validation_batches, data_dir,
-        **({"stateful": True} if stateful else {}),
+        **({"stateful": True, "stream_length": config.stream_length}
+           if stateful else {}),
     )
     if config.epochs is not None:
         config.steps = config.epochs * batches.count_pass()
