@@ -1,5 +1,6 @@
 """What the benchmarks share: the matmul ceiling of this machine, training
-FLOPs per token, and timed training steps.
+FLOPs per token, timed training steps, and the Keras and keras-hub peers of
+memzoo's language models.
 
 Imported by the scripts of this folder (`from common import ...`), which
 Python finds because a script's own folder is on its path.
@@ -10,8 +11,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 
 from memzoo.layers import MemorySlots  # noqa: E402
 
@@ -121,3 +124,71 @@ def training_step_seconds(model, batch, steps, warmup_steps=1, min_seconds=0):
         model.train_on_batch(*batch)
         done += 1
     return warmup, (time.perf_counter() - started) / done
+
+
+def with_lm_head(backbone, context, vocabulary_size):
+    """keras-hub backbone + Dense head, fed token ids only (no padding):
+    logits `[batch, context, vocabulary_size]`."""
+    token_ids = keras.Input((context,), dtype="int32")
+    hidden = backbone(
+        {"token_ids": token_ids, "padding_mask": ops.ones_like(token_ids)}
+    )
+    return keras.Model(token_ids, keras.layers.Dense(vocabulary_size)(hidden))
+
+
+def gpt2(vocabulary_size, hidden_dim, num_layers, num_heads, context,
+         max_sequence_length=None):
+    """keras-hub's `GPT2Backbone` (full causal attention) with a Dense head,
+    reading `context` tokens; its position table holds `max_sequence_length`
+    (`None`: `context`). Needs the `bench` extra (keras-hub)."""
+    import keras_hub
+
+    return with_lm_head(
+        keras_hub.models.GPT2Backbone(
+            vocabulary_size=vocabulary_size, num_layers=num_layers,
+            num_heads=num_heads, hidden_dim=hidden_dim,
+            intermediate_dim=4 * hidden_dim,
+            max_sequence_length=max_sequence_length or context,
+        ),
+        context,
+        vocabulary_size,
+    )
+
+
+class RangeMaskMultiHeadAttention(keras.layers.MultiHeadAttention):
+    """Keras's `MultiHeadAttention`, its causal mask made by comparing two
+    ranges of positions, as its sliding-window mask is.
+
+    Its own causal mask is a cumulative sum of ones, which XLA folds into a
+    constant at compile time in its slow evaluator ("Constant folding an
+    instruction is taking > 1s"): at a context of 4,096 the compile had not
+    ended after 10 minutes on 2 cores. The mask's values are the same.
+    """
+
+    def _compute_causal_mask(self, query, value=None):
+        rows = ops.arange(ops.shape(query)[1])
+        columns = rows if value is None else ops.arange(ops.shape(value)[1])
+        return ops.expand_dims(rows[:, None] >= columns[None, :], 0)
+
+
+def sliding_window_transformer(vocabulary_size, hidden_dim, num_layers,
+                               num_heads, sliding_window, context):
+    """Pre-norm blocks of Keras's `MultiHeadAttention(sliding_window=...)`
+    under a causal mask, on token and learned position embeddings, reading
+    `context` tokens. Needs the `bench` extra (keras-hub)."""
+    import keras_hub
+
+    token_ids = keras.Input((context,), dtype="int32")
+    x = keras.layers.Embedding(vocabulary_size, hidden_dim)(token_ids)
+    x = x + keras_hub.layers.PositionEmbedding(context)(x)
+    for _ in range(num_layers):
+        normed = keras.layers.LayerNormalization()(x)
+        x = x + RangeMaskMultiHeadAttention(
+            num_heads, hidden_dim // num_heads, sliding_window=sliding_window
+        )(normed, normed, use_causal_mask=True)
+        normed = keras.layers.LayerNormalization()(x)
+        x = x + keras.layers.Dense(hidden_dim)(
+            keras.layers.Dense(4 * hidden_dim, activation="gelu")(normed)
+        )
+    x = keras.layers.LayerNormalization()(x)
+    return keras.Model(token_ids, keras.layers.Dense(vocabulary_size)(x))

@@ -21,14 +21,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
 
 import memzoo  # noqa: E402
+from common import gpt2  # noqa: E402
 from common import matmul_ceiling  # noqa: E402
 from common import parameters_per_token  # noqa: E402
+from common import sliding_window_transformer  # noqa: E402
 from common import training_flops_per_token  # noqa: E402
 from common import training_step_seconds  # noqa: E402
 from common import window_attention_keys  # noqa: E402
+from common import with_lm_head  # noqa: E402
 
 VOCAB_SIZE = 4096
 WIDTH = 128
@@ -47,26 +49,8 @@ def big_language_model(context, lstm_layers):
     )
 
 
-def with_lm_head(backbone, context):
-    """keras-hub backbone + Dense head, fed token ids only (no padding)."""
-    token_ids = keras.Input((context,), dtype="int32")
-    hidden = backbone(
-        {"token_ids": token_ids, "padding_mask": keras.ops.ones_like(token_ids)}
-    )
-    return keras.Model(token_ids, keras.layers.Dense(VOCAB_SIZE)(hidden))
-
-
-def gpt2(context, _):
-    import keras_hub
-
-    return with_lm_head(
-        keras_hub.models.GPT2Backbone(
-            vocabulary_size=VOCAB_SIZE, num_layers=LAYERS, num_heads=HEADS,
-            hidden_dim=WIDTH, intermediate_dim=4 * WIDTH,
-            max_sequence_length=context,
-        ),
-        context,
-    )
+def keras_hub_gpt2(context, _):
+    return gpt2(VOCAB_SIZE, WIDTH, LAYERS, HEADS, context)
 
 
 def mistral(context, _):
@@ -80,44 +64,13 @@ def mistral(context, _):
             sliding_window=WINDOW,
         ),
         context,
+        VOCAB_SIZE,
     )
 
 
-class RangeMaskMultiHeadAttention(keras.layers.MultiHeadAttention):
-    """Keras's `MultiHeadAttention`, its causal mask made by comparing two
-    ranges of positions, as its sliding-window mask is.
-
-    Its own causal mask is a cumulative sum of ones, which XLA folds into a
-    constant at compile time in its slow evaluator ("Constant folding an
-    instruction is taking > 1s"): at a context of 4,096 the compile had not
-    ended after 10 minutes on 2 cores. The mask's values are the same.
-    """
-
-    def _compute_causal_mask(self, query, value=None):
-        rows = ops.arange(ops.shape(query)[1])
-        columns = rows if value is None else ops.arange(ops.shape(value)[1])
-        return ops.expand_dims(rows[:, None] >= columns[None, :], 0)
-
-
-def sliding_window_transformer(context, _):
-    """Pre-norm blocks of Keras's `MultiHeadAttention(sliding_window=WINDOW)`
-    under a causal mask, on token and learned position embeddings."""
-    import keras_hub
-
-    token_ids = keras.Input((context,), dtype="int32")
-    x = keras.layers.Embedding(VOCAB_SIZE, WIDTH)(token_ids)
-    x = x + keras_hub.layers.PositionEmbedding(context)(x)
-    for _ in range(LAYERS):
-        normed = keras.layers.LayerNormalization()(x)
-        x = x + RangeMaskMultiHeadAttention(
-            HEADS, WIDTH // HEADS, sliding_window=WINDOW
-        )(normed, normed, use_causal_mask=True)
-        normed = keras.layers.LayerNormalization()(x)
-        x = x + keras.layers.Dense(WIDTH)(
-            keras.layers.Dense(4 * WIDTH, activation="gelu")(normed)
-        )
-    x = keras.layers.LayerNormalization()(x)
-    return keras.Model(token_ids, keras.layers.Dense(VOCAB_SIZE)(x))
+def keras_sliding_window(context, _):
+    return sliding_window_transformer(VOCAB_SIZE, WIDTH, LAYERS, HEADS,
+                                      WINDOW, context)
 
 
 def blocked_window_keys(context):
@@ -136,9 +89,10 @@ SLIDING_MHA = f"Keras MHA (sliding_window={WINDOW})"
 MODELS = {
     BIG: (big_language_model, 0, blocked_window_keys),
     BIG_LSTM: (big_language_model, 1, blocked_window_keys),
-    "keras-hub GPT2 (full attention)": (gpt2, None, whole_matrix_keys),
+    "keras-hub GPT2 (full attention)": (
+        keras_hub_gpt2, None, whole_matrix_keys),
     MISTRAL: (mistral, None, whole_matrix_keys),
-    SLIDING_MHA: (sliding_window_transformer, None, whole_matrix_keys),
+    SLIDING_MHA: (keras_sliding_window, None, whole_matrix_keys),
 }
 
 
