@@ -453,6 +453,13 @@ def test_language_model_streams_read_stretches_of_stream_length():
     assert sorted(starts) == list(range(0, len(text), 12))
     assert starts != sorted(starts)
     assert read(seed=5) == stretches and read(seed=6) != stretches
+    # With more rows, a batch of stretches at a time: the rows reset
+    # together, every 12 / 4 batches.
+    resets = [x["reset"].numpy().tolist() for x, _, _ in
+              data.language_model_streams(
+                  tf.data.Dataset.from_tensor_slices([text]), 4, 2, seed=5,
+                  stream_length=12)]
+    assert resets == [[True, True], [False, False], [False, False]] * 17
     with pytest.raises(ValueError, match="argument `stream_length`. Expected a "
                        "multiple of sequence_length=4"):
         data.language_model_streams(tf.data.Dataset.from_tensor_slices([text]),

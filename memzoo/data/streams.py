@@ -11,9 +11,9 @@ from memzoo.data.text_sources import text_dataset
 from memzoo.validation import check_integer
 
 
-# A row shuffles its stretches in blocks of this many (at 4,096 tokens each,
-# 1 MiB of ids a row).
-_STRETCHES_SHUFFLED = 64
+# Stretches are shuffled in blocks of this many (at 2,048 tokens each, 8 MiB
+# of ids).
+_STRETCHES_SHUFFLED = 1_024
 
 
 def language_model_streams(
@@ -43,16 +43,17 @@ def language_model_streams(
     state must start afresh. Targets are the inputs shifted by one token
     within the document (its last target is the end-of-text id).
 
-    With `stream_length`, a row reads a document in stretches of that many
-    tokens, each from a fresh state (`reset`), in a shuffled order: the
-    state then reaches `stream_length` tokens back at most, and a row moves
-    to other text every `stream_length / sequence_length` batches instead
-    of reading one document from start to end (consecutive batches of one
-    stream are alike, and a model needs to see fresh states too).
+    With `stream_length`, the documents are cut into stretches of that many
+    tokens (a document's last one shorter), shuffled over the whole corpus
+    and dealt to the rows a batch at a time: every row starts afresh
+    (`reset`) each `stream_length / sequence_length` batches, on another
+    part of the corpus. The state then reaches `stream_length` tokens back
+    at most, the batches that follow one another are not all from the same
+    few documents, and the model also learns to start from a fresh state.
 
-    The rows advance together, so a pass ends when its shortest row does;
-    with `repeat=True` each row goes on with its share of the next pass,
-    shuffled with its own seed. The batches are a function of the seed.
+    Without it, the rows advance together, so a pass ends when its shortest
+    row does; with `repeat=True` each row goes on with its share of the next
+    pass, shuffled with its own seed. The batches are a function of the seed.
 
     Args:
         source: a tfds name, file paths or globs, or a `tf.data.Dataset` of
@@ -145,6 +146,33 @@ def language_model_streams(
             tf.minimum(stream_length + 1, length - starts),
         ))
 
+    def unroll(ids, lengths):
+        # A batch of stretches [batch, stream_length + 1] read as its
+        # windows, one after the other; windows no row reaches are left out.
+        count = stream_length // sequence_length
+        inputs = tf.reshape(ids[:, :-1], [batch_size, count, sequence_length])
+        targets = tf.reshape(ids[:, 1:], [batch_size, count, sequence_length])
+        weights = tf.cast(
+            tf.range(stream_length) < lengths[:, None] - 1, tf.float32)
+        weights = tf.reshape(weights, [batch_size, count, sequence_length])
+        return tf.data.Dataset.from_tensor_slices((
+            {"token_ids": tf.transpose(inputs, [1, 0, 2]),
+             "reset": tf.tile(tf.range(count)[:, None] == 0, [1, batch_size])},
+            tf.transpose(targets, [1, 0, 2]),
+            tf.transpose(weights, [1, 0, 2]),
+        )).filter(lambda x, y, weights: tf.reduce_any(weights > 0))
+
+    def stretch_batches(pass_seed):
+        # The stretches of the whole corpus, shuffled, are dealt to the rows
+        # a batch at a time: the rows reset together.
+        documents = texts
+        if shuffle:
+            documents = _seeded_shuffle(documents, 1_000, pass_seed)
+        documents = documents.map(tokenize).flat_map(stretches)
+        if shuffle:
+            documents = _seeded_shuffle(documents, _STRETCHES_SHUFFLED, pass_seed)
+        return documents.batch(batch_size, drop_remainder=True).flat_map(unroll)
+
     def row(index, pass_seed):
         documents = texts
         if shuffle:
@@ -152,24 +180,22 @@ def language_model_streams(
         documents = documents.map(tokenize)
         if pieces > 1:
             documents = documents.flat_map(cut)
-        documents = documents.shard(batch_size, index)
-        if stream_length is not None:
-            documents = documents.flat_map(stretches)
-            if shuffle:
-                documents = _seeded_shuffle(
-                    documents, _STRETCHES_SHUFFLED, pass_seed * batch_size + index)
-            documents = documents.map(lambda ids, length: ids[:length])
-        return documents.flat_map(windows)
+        return documents.shard(batch_size, index).flat_map(windows)
 
-    def stream(index):
+    def passes(make):
         if not repeat:
-            return row(index, tf.constant(seed, tf.int64))
+            return make(tf.constant(seed, tf.int64))
         # Pass p is dealt in its own order, derived from `seed` and p.
         return tf.data.Dataset.counter().flat_map(
-            lambda p: row(index, tf.cast(seed, tf.int64) * 1_000_003 + p)
+            lambda p: make(tf.cast(seed, tf.int64) * 1_000_003 + p)
         )
 
-    rows = tf.data.Dataset.zip(tuple(stream(index) for index in range(batch_size)))
+    if stream_length is not None:
+        return passes(stretch_batches).prefetch(tf.data.AUTOTUNE)
+    # Each row goes on with its share of the next pass.
+    rows = tf.data.Dataset.zip(tuple(
+        passes(lambda pass_seed, index=index: row(index, pass_seed))
+        for index in range(batch_size)))
     return rows.map(
         lambda *rows: tf.nest.map_structure(lambda *parts: tf.stack(parts), *rows)
     ).prefetch(tf.data.AUTOTUNE)
