@@ -200,9 +200,10 @@ def probe(
     )
 
 
-def held_out_ids(model, data_source, split, max_tokens, data_dir=None):
-    """The first `max_tokens + 1` token ids of the split's texts read one
-    after the other (each ending with the end-of-text id): int32 `[time]`."""
+def held_out_ids(model, data_source, split, max_tokens=None, data_dir=None):
+    """The first `max_tokens + 1` token ids (`None`: all) of the split's
+    texts read one after the other (each ending with the end-of-text id):
+    int32 `[time]`."""
     if data_source is None:
         data_source, _ = data.default_corpus_files()
     tokenizer = getattr(model, "tokenizer", None) or "byte"
@@ -211,14 +212,15 @@ def held_out_ids(model, data_source, split, max_tokens, data_dir=None):
     for text in data.text_dataset(data_source, split, data_dir):
         pieces.append(np.asarray(tokenize(text), np.int32))
         count += len(pieces[-1])
-        if count > max_tokens:
+        if max_tokens is not None and count > max_tokens:
             break
     if not pieces:
         raise ValueError(
             "Invalid value for argument `data_source`. Expected texts in "
             f"split {split!r}. Received: none in {data_source!r}"
         )
-    return np.concatenate(pieces)[:max_tokens + 1]
+    ids = np.concatenate(pieces)
+    return ids if max_tokens is None else ids[:max_tokens + 1]
 
 
 def stream_losses(model, ids, reset_every=None, chunk_length=256, rows=64):

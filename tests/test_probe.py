@@ -133,3 +133,27 @@ def test_memzoo_probe_writes_its_table_plot_and_json(tmp_path, capsys):
                      "--output", str(output)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "argument `reset_every`" in error
+
+
+def test_memzoo_eval_scores_the_same_tokens_as_one_stream(tmp_path):
+    from memzoo import evaluation
+
+    corpus = tmp_path / "play.txt"
+    corpus.write_text(TEXT * 10)
+    # A window of 1, no slots and no LSTM: each prediction depends on its
+    # own token only, so windows and one stream score the same when they
+    # read the same tokens.
+    model = memzoo.BigLanguageModel(
+        vocab_size=259, embedding_dim=8, hidden_dim=16, working_memory=1,
+        long_short_term_memory=0, num_layers=1, num_heads=2, lstm_layers=0)
+    scores = evaluation.evaluate(model, str(corpus), batch_size=2,
+                                 sequence_length=16, max_batches=3)
+    assert scores["stream_bits_per_character"] == pytest.approx(
+        scores["bits_per_character"], abs=1e-5)
+    # With state, the two differ.
+    model = memzoo.BigLanguageModel(long_short_term_memory=2, lstm_layers=1,
+                                    **dict(SMALL, tokenizer=None))
+    scores = evaluation.evaluate(model, str(corpus), batch_size=2,
+                                 sequence_length=16, max_batches=3)
+    assert abs(scores["stream_bits_per_character"]
+               - scores["bits_per_character"]) > 1e-4

@@ -117,6 +117,7 @@ def export(args):
 _SCORES = {
     "loss": ("loss", ".4f"),
     "bits_per_character": ("bits per character", ".3f"),
+    "stream_bits_per_character": ("one stream (state carried)", ".3f"),
     "perplexity": ("perplexity", ".2f"),
     "accuracy": ("accuracy", ".4f"),
     "mae": ("MAE", ".4f"),

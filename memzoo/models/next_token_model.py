@@ -271,6 +271,17 @@ class NextTokenModel(ZooModel):
         }
         if task is not None:
             scores["accuracy"] = results["accuracy"]
+        else:
+            # The same text read as one stream, the state carried through.
+            from memzoo import probe
+
+            ids = probe.held_out_ids(
+                self, data_source, split,
+                max_tokens=(None if max_batches is None
+                            else max_batches * batch_size * sequence_length),
+                data_dir=data_dir)
+            scores["stream_bits_per_character"] = float(
+                probe.stream_losses(self, ids).mean() / math.log(2))
         if baselines and task is not None:
             name = data_source.partition(":")[0]
             scores["baseline_chance_accuracy"] = data.tasks.chance_accuracy(
