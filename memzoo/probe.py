@@ -51,6 +51,9 @@ class ProbeResult:
             bin whose gain is significant (`None`: no bin is, the state
             never helped). Equal to `bin_edges[-1]` when the last bin still
             gains: the memory reaches at least that far.
+        gain_beyond: float. The mean gain past the effective memory length
+            (negative: carrying the state there hurts), up to `max(reset)`.
+        gain_beyond_error: float. Its standard error.
     """
 
     tokens: int
@@ -60,6 +63,8 @@ class ProbeResult:
     gain: list
     gain_error: list
     effective_memory_length: int
+    gain_beyond: float
+    gain_beyond_error: float
 
     def summary(self):
         """The result as lines of text."""
@@ -83,6 +88,12 @@ class ProbeResult:
                 f"{length:,} tokens"
             )
         )
+        if self.gain_beyond < -2 * self.gain_beyond_error - TOLERANCE_BITS:
+            lines.append(
+                f"past it, the carried state costs {-self.gain_beyond:.4f} +- "
+                f"{self.gain_beyond_error:.4f} bits per character: starting "
+                "afresh would score better"
+            )
         return lines
 
     def plot(self, path):
@@ -188,6 +199,8 @@ def probe(
         error.append(float(per_stretch.std(ddof=1) / math.sqrt(len(per_stretch))))
     significant = [g > 2 * e + TOLERANCE_BITS for g, e in zip(gain, error)]
     last = max((i for i, s in enumerate(significant) if s), default=None)
+    reach = None if last is None else edges[last + 1]
+    beyond = gains[:, min(reach or 0, longest - 1):].mean(axis=1)
     return ProbeResult(
         tokens=length,
         carried=float(carried.mean() * bits),
@@ -196,7 +209,9 @@ def probe(
         bin_edges=edges,
         gain=gain,
         gain_error=error,
-        effective_memory_length=None if last is None else edges[last + 1],
+        effective_memory_length=reach,
+        gain_beyond=float(beyond.mean()),
+        gain_beyond_error=float(beyond.std(ddof=1) / math.sqrt(len(beyond))),
     )
 
 

@@ -89,8 +89,9 @@ def test_summary_plot_and_bad_arguments(tmp_path):
     result = probe.probe(model, texts(), max_tokens=1024,
                          reset_every=(16, 128), chunk_length=64)
     lines = result.summary()
-    assert "effective memory length" in lines[-1]
-    assert len(lines) == 2 + 2 + 1 + len(result.gain) + 1
+    hurts = result.gain_beyond < -2 * result.gain_beyond_error - 0.002
+    assert "effective memory length" in lines[-1 - hurts]
+    assert len(lines) == 2 + 2 + 1 + len(result.gain) + 1 + hurts
     result.plot(tmp_path / "probe.png")
     assert (tmp_path / "probe.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="argument `reset_every`. Expected "
