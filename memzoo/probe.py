@@ -112,7 +112,11 @@ class ProbeResult:
             axes.axvline(self.effective_memory_length, color="tab:red",
                          linestyle="--", label="effective memory length")
         axes.set_xscale("log", base=2)
-        axes.set_xlabel("tokens since the state was reset")
+        # Linear within a hundredth of a bit, logarithmic past it: the first
+        # tokens after a reset gain bits, the memory's reach hundredths.
+        axes.set_yscale("symlog", linthresh=0.01)
+        axes.set_xlabel("tokens since the state was reset (bins of "
+                        "[0, 1), [1, 2), [2, 4), ...)")
         axes.set_ylabel("bits per character saved by the carried state")
         axes.legend()
         figure.tight_layout()
