@@ -11,9 +11,11 @@ from memzoo.data.text_sources import text_dataset
 from memzoo.validation import check_integer
 
 
-# Stretches are shuffled in blocks of this many (at 2,048 tokens each, 8 MiB
-# of ids).
-_STRETCHES_SHUFFLED = 1_024
+# Stretches are shuffled in blocks of this many tokens (8 MiB of ids), as
+# many as `language_model_dataset`'s default shuffle holds windows of 128 and
+# more: shuffled in blocks of fewer, short stretches would fill a batch from
+# one or two documents.
+_TOKENS_SHUFFLED = 2**21
 
 
 def language_model_streams(
@@ -170,7 +172,9 @@ def language_model_streams(
             documents = _seeded_shuffle(documents, 1_000, pass_seed)
         documents = documents.map(tokenize).flat_map(stretches)
         if shuffle:
-            documents = _seeded_shuffle(documents, _STRETCHES_SHUFFLED, pass_seed)
+            documents = _seeded_shuffle(
+                documents, max(batch_size, _TOKENS_SHUFFLED // stream_length),
+                pass_seed)
         return documents.batch(batch_size, drop_remainder=True).flat_map(unroll)
 
     def row(index, pass_seed):
