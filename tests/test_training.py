@@ -235,10 +235,11 @@ def test_a_killed_run_resumes_to_the_same_weights(model, capsys, tmp_path):
     environment = dict(os.environ, TFDS_DATA_DIR=str(tmp_path / "tfds"))
     if model == "memory_model_building_its_data":
         # With dropout: its masks must go on as they would have; stateful:
-        # the state the backup carried must too.
+        # the state the backup carried must too (stretches of 3 windows: a
+        # backup every 5 steps falls within one).
         arguments = ["train", "--preset", "biglm_tiny", "--data", "shakespeare_plays",
                      "--steps", 30, "--backup-every", 5, "--seed", 7, "--dropout", 0.1,
-                     "--stateful", *TINY]
+                     "--stateful", "--stream-length", 96, *TINY]
     else:
         # 60 steps are 4 passes over the sunspot windows: the resumed run
         # must see each pass in the order the whole run saw it. With XLA:
