@@ -112,8 +112,8 @@ def test_a_model_trained_statefully_gains_more_from_its_carried_state(
         long = probe.stream_losses(model, held_out, 256, 256).mean()
         gains[stateful] = ((windows - stream) / np.log(2),
                            (long - stream) / np.log(2))
-    record_property("gain_windowed", gains[False][0])
-    record_property("gain_stateful", gains[True][0])
-    record_property("gain_past_256_stateful", gains[True][1])
+    record_property("gain_windowed", float(gains[False][0]))
+    record_property("gain_stateful", float(gains[True][0]))
+    record_property("gain_past_256_stateful", float(gains[True][1]))
     assert gains[True][0] > gains[False][0] + 0.015
     assert gains[True][1] > 0.006
