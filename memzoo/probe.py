@@ -155,6 +155,8 @@ def probe(
     Example:
 
     ```python
+    import memzoo.probe
+
     model = memzoo.BigLanguageModel.from_preset("biglm_tiny")
     result = memzoo.probe.probe(model, max_tokens=4096,
                                 reset_every=(16, 64, 256))
@@ -222,7 +224,18 @@ def probe(
 def held_out_ids(model, data_source, split, max_tokens=None, data_dir=None):
     """The first `max_tokens + 1` token ids (`None`: all) of the split's
     texts read one after the other (each ending with the end-of-text id):
-    int32 `[time]`."""
+    int32 `[time]`.
+
+    Example:
+
+    ```python
+    import memzoo.probe
+
+    texts = tf.data.Dataset.from_tensor_slices(["To be, or not to be"])
+    memzoo.probe.held_out_ids(None, texts, "test", max_tokens=4)
+    # the ids of "To be" (5 tokens: 4 predicted, and the one after)
+    ```
+    """
     if data_source is None:
         data_source, _ = data.default_corpus_files()
     tokenizer = getattr(model, "tokenizer", None) or "byte"
@@ -249,6 +262,18 @@ def stream_losses(model, ids, reset_every=None, chunk_length=256, rows=64):
 
     A stream reset every k tokens is its stretches of k tokens read side by
     side, `rows` at a time, each from a fresh state.
+
+    Example:
+
+    ```python
+    import memzoo.probe
+
+    model = memzoo.BigLanguageModel.from_preset("biglm_tiny")
+    ids = np.arange(3, 68, dtype="int32")                 # 64 predictions
+    carried = memzoo.probe.stream_losses(model, ids, chunk_length=16)
+    reset = memzoo.probe.stream_losses(model, ids, reset_every=16)
+    carried.shape, reset.shape                             # (64,), (64,)
+    ```
     """
     ids = np.asarray(ids, np.int32)
     length = len(ids) - 1

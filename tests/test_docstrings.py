@@ -10,13 +10,14 @@ import tensorflow as tf
 
 import memzoo
 import memzoo.evaluation
+import memzoo.probe
 import memzoo.tuning
 
 
 def public_objects():
     modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
                memzoo.metrics, memzoo.tuning, memzoo.data.series, memzoo.evaluation,
-               memzoo.optimizers]
+               memzoo.optimizers, memzoo.probe]
     seen = {}
     for module in modules:
         for name in dir(module):

@@ -205,8 +205,6 @@ def generate(args):
 
 
 def probe(args):
-    import json
-
     from memzoo import evaluation
     from memzoo import probe as memory_probe
     from memzoo import training
@@ -221,8 +219,8 @@ def probe(args):
     )
     os.makedirs(args.output, exist_ok=True)
     result.plot(os.path.join(args.output, "probe.png"))
-    with open(os.path.join(args.output, "probe.json"), "w") as file:
-        json.dump(dataclasses.asdict(result), file, indent=2)
+    training.write_json_atomically(os.path.join(args.output, "probe.json"),
+                                   dataclasses.asdict(result))
     print("\n".join(result.summary()))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from memzoo import data
+from memzoo import probe
 from memzoo.metrics import BitsPerCharacter
 from memzoo.models import serving
 from memzoo.models.zoo_model import TrainingData
@@ -273,8 +274,6 @@ class NextTokenModel(ZooModel):
             scores["accuracy"] = results["accuracy"]
         else:
             # The same text read as one stream, the state carried through.
-            from memzoo import probe
-
             ids = probe.held_out_ids(
                 self, data_source, split,
                 max_tokens=(None if max_batches is None
