@@ -132,6 +132,24 @@ def test_memory_slots_match_a_loop_over_segments(segment_length, chunks,
     np.testing.assert_allclose(state["slots"], expected_slots, atol=1e-5)
 
 
+def test_memory_slots_stay_bounded_however_long_the_stream():
+    # Gates held at "keep everything, write everything": an LSTM's
+    # `f * C + i * C~` would add about 1 a segment (a count of writes, which
+    # trained slots did learn); the slots' update keeps them within [-1, 1].
+    layer = slots_layer(segment_length=2)
+    kernel, bias = layer.gates.weights
+    kernel.assign(np.zeros(kernel.shape, "float32"))
+    bias.assign(np.full(bias.shape, 8.0, "float32"))
+    x = inputs(1, 400, seed=5)
+    _, state = layer(x, x, layer.get_initial_state(1), None)
+    slots = np.asarray(state["slots"])
+    assert np.abs(slots).max() <= 1.0
+    # 200 writes of f = i = sigmoid(8), C~ = tanh(8), from 0: C = (1 - f^200) i C~.
+    gate = 1 / (1 + np.exp(-8.0))
+    np.testing.assert_allclose(slots, (1 - gate**200) * gate * np.tanh(8.0),
+                               rtol=1e-4)
+
+
 def test_memory_slots_are_read_as_of_the_previous_segment():
     layer = slots_layer(segment_length=4)
     x, queries = inputs(1, 12, seed=3), inputs(1, 12, seed=4)

@@ -17,8 +17,13 @@ class MemorySlots(keras.layers.Layer):
     stood at the end of the previous segment. At the end of each segment of
     `segment_length` tokens (counted from the start of the stream, whatever
     the chunking), the slots attend over that segment's tokens, and the result
-    is the candidate of an LSTM update of the slots:
-    `f, i = sigmoid(...)`, `C~ = tanh(...)`, `C <- f * C + i * C~`.
+    is the candidate of a gated update of the slots:
+    `f, i = sigmoid(...)`, `C~ = tanh(...)`, `C <- f * C + (1 - f) * i * C~`.
+    The forget gate's complement admits what the input gate lets in (as a
+    GRU's update gate does), so the slots stay within [-1, 1] however long
+    the stream. With an LSTM's `f * C + i * C~`, trained slots learned to
+    count writes (+1 a segment), a count that a stream carried past the
+    training length took far outside anything trained on.
 
     The write attention accumulates with an online softmax, so a segment split
     across calls is written exactly as if it came in one call, and the state
@@ -397,10 +402,10 @@ class MemorySlots(keras.layers.Layer):
     def _lstm_update(self, slots, candidate_input):
         gates = self.gates(ops.concatenate([slots, candidate_input], axis=-1))
         forget, input_gate, candidate = ops.split(gates, 3, axis=-1)
-        return (
-            ops.sigmoid(forget) * slots
-            + ops.sigmoid(input_gate) * ops.tanh(candidate)
-        )
+        forget = ops.sigmoid(forget)
+        # A convex mix of the slots and the gated candidate: bounded.
+        return forget * slots + (1.0 - forget) * (
+            ops.sigmoid(input_gate) * ops.tanh(candidate))
 
     def _read(self, queries, slot_inputs):
         queries = self.read_query(queries)
