@@ -14,7 +14,7 @@ run at the full budget. The scores are held-out bits per character of the
 start of the test split, read as windows from a fresh state and, for the
 models that carry a state, as one stream.
 
-    python benchmarks/memory_study.py                   # ~3 h on 2 cores
+    python benchmarks/memory_study.py                   # ~1 h 40 min on 2 cores
     python benchmarks/memory_study.py --seconds 3 --grid small \\
         --corpora shakespeare_plays --eval-tokens 4096 \\
         --peer-learning-rates 3e-3 --output /tmp/study_smoke
@@ -189,7 +189,7 @@ def training_batches(corpus, stateful, args):
     if stateful:
         return memzoo.data.language_model_streams(
             corpus, args.sequence_length, BATCH_SIZE,
-            stream_length=args.stream_length, **arguments)
+            stream_length=args.stream_length or None, **arguments)
     return memzoo.data.language_model_dataset(
         corpus, args.sequence_length, BATCH_SIZE, **arguments)
 
@@ -424,9 +424,9 @@ def load_rows(output):
 
 
 def stream_length(text):
-    """`--stream-length`: tokens between resets; `0` or `none`: None."""
+    """`--stream-length`: tokens between resets; `0` or `none`: 0."""
     if text.lower() in ("0", "none"):
-        return None
+        return 0
     return int(text)
 
 
@@ -447,25 +447,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpora", nargs="+",
                         default=["shakespeare_plays", "python_stdlib"])
-    parser.add_argument("--seconds", type=float, default=120.0,
+    parser.add_argument("--seconds", type=float, default=75.0,
                         help="training time of every run, after its first "
                         "batch")
     parser.add_argument("--sequence-length", type=int, default=256)
-    parser.add_argument("--stream-length", type=stream_length, default=2048,
+    parser.add_argument("--stream-length", type=stream_length, default=None,
                         help="tokens between resets in stateful training, "
-                        "a multiple of --sequence-length (0 or none: whole "
-                        "documents)")
+                        "a multiple of --sequence-length (default: memzoo "
+                        "train's, 4 windows; 0 or none: whole documents)")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="of the memzoo models")
     parser.add_argument("--peer-learning-rates", type=float, nargs="+",
-                        default=[1e-3, 3e-3, 1e-2])
+                        default=[3e-3, 1e-2])
     parser.add_argument("--eval-tokens", type=int, default=65_536)
     parser.add_argument("--grid", choices=list(GRIDS), default="full")
     parser.add_argument("--models", nargs="+", default=None,
                         help="only the models whose name contains one of "
                         "these")
     parser.add_argument("--skip-peers", action="store_true")
-    parser.add_argument("--check-stability", action="store_true",
+    parser.add_argument("--check-stability", action=argparse.BooleanOptionalAction,
+                        default=True,
                         help="also score windows at half the time and "
                         "compare the rankings")
     parser.add_argument("--jit-compile", nargs="+", default=[],
@@ -482,9 +483,10 @@ def main():
         args.jit_compile = jit_compile_choices(args.jit_compile)
     except argparse.ArgumentTypeError as error:
         parser.error(f"argument --jit-compile: {error}")
-    if args.stream_length is not None and (
-            args.stream_length <= 0
-            or args.stream_length % args.sequence_length):
+    if args.stream_length is None:
+        args.stream_length = (memzoo.training.STREAM_WINDOWS
+                               * args.sequence_length)
+    if args.stream_length < 0 or args.stream_length % args.sequence_length:
         parser.error(
             "argument --stream-length: expected a multiple of "
             f"--sequence-length={args.sequence_length}, or 0 or none; "

@@ -52,12 +52,21 @@ def train(args):
     print(f"{', '.join(scores)}; {metrics['steps']} steps, "
           f"{tokens_per_second:,.0f} tokens/s, "
           f"XLA {'on' if xla['jit_compile'] else 'off'} ({xla['how']})"
-          + (", stateful" if metrics["stateful"] else ""))
+          + _stateful_note(metrics))
     output = metrics["output_dir"]
     print(f"model:   {os.path.join(output, training.MODEL_FILE)}")
     print(f"preset:  {os.path.join(output, training.PRESET_DIR)}")
     print(f"metrics: {os.path.join(output, training.METRICS_FILE)}")
     print(f"logs:    {os.path.join(output, 'logs')} (tensorboard --logdir)")
+
+
+def _stateful_note(metrics):
+    """How the run read its corpus, for the line `memzoo train` prints."""
+    if not metrics["stateful"]:
+        return ""
+    length = metrics["config"]["stream_length"]
+    return (f", stateful (reset every {length:,} tokens)" if length
+            else ", stateful (whole documents)")
 
 
 def tune(args):
@@ -84,6 +93,8 @@ def tune(args):
         warmup_steps=args.warmup_steps,
         validation_batches=args.validation_batches,
         jit_compile=args.jit_compile,
+        stateful=args.stateful,
+        stream_length=args.stream_length,
         seed=args.seed,
         data_dir=args.data_dir,
     )

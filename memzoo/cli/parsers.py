@@ -85,14 +85,7 @@ def _add_train_parser(commands):
                         help="compile the training step with XLA (default: "
                              "whichever trains faster here, measured on a "
                              "batch for runs of 300 steps or more)")
-    parser.add_argument("--stateful", action="store_true",
-                        help="carry the state from batch to batch, each row a "
-                             "stream of documents (next-token models on a "
-                             "corpus, on one machine)")
-    parser.add_argument("--stream-length", type=int, default=None,
-                        help="with --stateful, the most tokens read between "
-                        "two resets of the state, a multiple of "
-                        "--sequence-length (default: a whole document)")
+    _add_stateful_options(parser)
     parser.add_argument("--mixed-precision", choices=["bfloat16", "float16"],
                         default=None)
     parser.add_argument("--strategy", default="default",
@@ -106,6 +99,19 @@ def _add_train_parser(commands):
     parser.add_argument("--output", required=True, help="the run's folder")
     _add_common_options(parser)
     parser.set_defaults(handler=handlers.train)
+
+
+def _add_stateful_options(parser):
+    parser.add_argument("--stateful", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="carry the state from batch to batch, each row a "
+                             "stream of the corpus (default: on for next-token "
+                             "models on a corpus, on one machine; "
+                             "--no-stateful trains on independent windows)")
+    parser.add_argument("--stream-length", type=int, default=None,
+                        help="when stateful, the tokens read between two "
+                        "resets of the state, a multiple of --sequence-length "
+                        "(default: 4 windows; 0: whole documents)")
 
 
 def _add_eval_parser(commands):
@@ -208,6 +214,7 @@ def _add_tune_parser(commands):
     parser.add_argument("--validation-batches", type=int, default=20)
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
                         default=True, help="compile the training step with XLA")
+    _add_stateful_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="the search's folder")
     _add_common_options(parser)

@@ -16,6 +16,14 @@ Keras's own callbacks (progress bar, `TensorBoard`, `TerminateOnNaN`, a
     preset/         the trained model as a preset directory (`from_preset`)
     metrics.json    final losses, bits per character, tokens/s, the config
 
+A next-token model on a corpus trains statefully by default (`stateful=None`
+resolves to True wherever it can: on one machine; `stateful=False` trains on
+independent windows). Each batch row then reads on from where the row's
+previous batch ended, starting from the state it ended in, with the gradient
+stopped at the boundary, and every row resets its state together each
+`stream_length` tokens (by default `STREAM_WINDOWS` windows; 0 reads whole
+documents). The carried state is part of the backup.
+
 A run killed at any moment and started again with the same configuration
 continues from its last backup and ends with the same weights as a run that
 was never interrupted: Keras epochs are short chunks of `backup_every`
@@ -35,10 +43,14 @@ from memzoo.training.building import trainable_class
 from memzoo.training.callbacks import fit_callbacks
 from memzoo.training.callbacks import tokens_per_batch
 from memzoo.training.checkpoint import AtomicBackupAndRestore
+from memzoo.training.config import STREAM_WINDOWS
 from memzoo.training.config import TrainingConfig
+from memzoo.training.config import check_stateful
+from memzoo.training.config import check_stream_length
 from memzoo.training.distribution import STRATEGIES
 from memzoo.training.distribution import get_strategy
 from memzoo.training.distribution import shard_by_data
+from memzoo.training.loop import stateful_choice
 from memzoo.training.loop import train
 from memzoo.training.optimization import MIXED_PRECISION
 from memzoo.training.optimization import compile_for_training

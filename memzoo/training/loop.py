@@ -63,7 +63,10 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     # without XLA must not turn XLA off for the next run of the process.
     # TensorFlow's public API can only turn it on.
     disable_op_determinism()
-    stateful = _stateful(config, strategy)
+    # Resolved before the run is recorded: a resumed run reads its streams
+    # the way it began, whatever the default.
+    config.stateful = stateful = stateful_choice(
+        config.stateful, config.preset, config.data_source, strategy)
     # Before the run's own data and model are made: measuring builds and
     # trains others, and the run then seeds everything afresh.
     xla = _choose_jit_compile(config, data_dir, strategy, output_dir, stateful)
@@ -148,30 +151,34 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     return dict(metrics, output_dir=output_dir)
 
 
-def _stateful(config, strategy):
-    """Whether the run trains statefully (`config.stateful`), checked: a
-    next-token model on a corpus, on one machine (the default strategy, or
-    a `MirroredStrategy` or `OneDeviceStrategy`, whose replicas each carry
-    the state of their rows of the batch). Other strategies split a batch
-    across workers or TPU hosts in ways not yet tested."""
-    supported = (trainable_class(config.preset).supports_stateful_training
-                 and data.tasks.memory_task(config.data_source) is None)
+def stateful_choice(stateful, preset, data_source, strategy=None):
+    """Whether a run trains statefully: `stateful`, checked, or where it is
+    `None`, wherever it can. That is a next-token model on a corpus, on one
+    machine (the default strategy, or a `MirroredStrategy` or
+    `OneDeviceStrategy`, whose replicas each carry the state of their rows
+    of the batch). Other strategies split a batch across workers or TPU
+    hosts in ways not yet tested."""
+    strategy = strategy or tf.distribute.get_strategy()
+    supported = (trainable_class(preset).supports_stateful_training
+                 and data.tasks.memory_task(data_source) is None)
     one_machine = strategy is tf.distribute.get_strategy() or isinstance(
         strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy))
-    if config.stateful and not supported:
+    if stateful is None:
+        return supported and one_machine
+    if stateful and not supported:
         raise ValueError(
             "Invalid value for argument `stateful`. Expected a next-token "
             "model trained on a corpus (a memory task's examples are "
-            f"independent). Received: stateful=True, preset={config.preset!r}"
-            f", data={config.data_source!r}"
+            f"independent). Received: stateful=True, preset={preset!r}"
+            f", data={data_source!r}"
         )
-    if config.stateful and not one_machine:
+    if stateful and not one_machine:
         raise ValueError(
             "Invalid value for argument `stateful`. Stateful training runs on "
             "one machine (the default, mirrored or one-device strategy) so "
             f"far. Received: stateful=True with a {type(strategy).__name__}"
         )
-    return config.stateful
+    return stateful
 
 
 def _training_data(config, data_dir, stateful=False):
@@ -183,7 +190,7 @@ def _training_data(config, data_dir, stateful=False):
     batches = trainable_class(config.preset).training_data(
         config.model_config(), config.data_source, config.batch_size,
         config.sequence_length, config.seed, config.validation_batches, data_dir,
-        **({"stateful": True, "stream_length": config.stream_length}
+        **({"stateful": True, "stream_length": config.stream_length or None}
            if stateful else {}),
     )
     if config.epochs is not None:

@@ -20,7 +20,9 @@ class MemoryHyperModel(keras_tuner.HyperModel):
     log-uniform `learning_rate`; it compiles the model as `memzoo train`
     does. `fit(hp, model, ...)` trains it for `steps` steps on
     `data_source` through `memzoo.training`'s pipeline and callbacks (plus
-    keras-tuner's), in `epochs` Keras epochs, each followed by validation,
+    keras-tuner's), statefully by default as `memzoo train` does (on a
+    corpus; validation reads windows from a fresh state either way), in
+    `epochs` Keras epochs, each followed by validation,
     and returns the best epoch's `val_loss` and `val_bits_per_character`
     with the training `tokens_per_second` and the model's `parameters`.
     Every trial starts from the same seed, so trials differ by their
@@ -51,6 +53,12 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         warmup_steps: int. Steps of linear learning-rate warm-up.
         validation_batches: int. Held-out batches per validation.
         jit_compile: bool. Compile the training step with XLA.
+        stateful: bool or `None`. Carry the state from batch to batch, as
+            `memzoo.training.train` does; `None`: on a corpus, not on a
+            memory task.
+        stream_length: int or `None`. When stateful, the tokens between two
+            resets (default `memzoo.training.STREAM_WINDOWS` windows; 0:
+            whole documents).
         seed: int. Seeds each trial's weights and the data order.
         data_dir: str or `None`. The tensorflow-datasets folder.
 
@@ -88,6 +96,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         warmup_steps=20,
         validation_batches=20,
         jit_compile=True,
+        stateful=None,
+        stream_length=None,
         seed=0,
         data_dir=None,
         name=None,
@@ -138,6 +148,10 @@ class MemoryHyperModel(keras_tuner.HyperModel):
             "validation_batches", validation_batches
         )
         self.jit_compile = bool(jit_compile)
+        self.stateful = training.stateful_choice(
+            training.check_stateful(stateful), preset, data_source)
+        self.stream_length = training.check_stream_length(
+            stream_length, self.sequence_length)
         self.seed = check_integer("seed", seed, minimum=0)
         self.data_dir = data_dir
         # Refuses a task's bad arguments now rather than in every trial.
@@ -183,8 +197,11 @@ class MemoryHyperModel(keras_tuner.HyperModel):
             if data_source is None:
                 data_source, _ = data.default_corpus_files()
             batches = training.trainable_class(self.preset).training_data(
-                {**get_preset(self.preset)["config"], **self.overrides}, data_source, self.batch_size, self.sequence_length,
+                {**get_preset(self.preset)["config"], **self.overrides},
+                data_source, self.batch_size, self.sequence_length,
                 self.seed, self.validation_batches, self.data_dir,
+                **({"stateful": True, "stream_length": self.stream_length or None}
+                   if self.stateful else {}),
             )
             self._datasets = (
                 training.shard_by_data(batches.train),
