@@ -60,8 +60,6 @@ def test_a_neural_turing_machine_trains_on_a_memory_task(capsys, tmp_path):
                       memzoo.NeuralTuringMachine)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["steps"] == 6 and np.isfinite(metrics["validation_loss"])
-    # By default stateful wherever it can be: a task's examples are not.
-    assert metrics["stateful"] is False
     assert 0 <= metrics["validation_accuracy"] <= 1
     assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
     # eval draws its own examples of the run's task and scores the answer.
@@ -188,7 +186,8 @@ def test_train_then_eval_then_generate(capsys, corpus, tmp_path):
     trained = memzoo_command(*command)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "bits per character" in trained.stdout
-    # Stateful by default, reset every 4 windows of 32 tokens.
+    # An LSTM language model trains statefully by default, a reset every 4
+    # windows of 32 tokens.
     assert "stateful (reset every 128 tokens)" in trained.stdout
     assert {"model.keras", "preset", "metrics.json", "run.json", "logs"} <= set(
         os.listdir(output))
@@ -587,3 +586,15 @@ def test_stateful_training_is_refused_where_it_cannot_run(tmp_path):
         training.TrainingConfig(stateful=True, sequence_length=128,
                                 stream_length=200)
     assert not os.path.exists(tmp_path / "task")
+
+
+def test_stateful_by_default_where_the_family_measured_it_better(corpus):
+    choose = training.stateful_choice
+    assert choose(None, "lstm_lm_tiny", corpus) is True
+    assert choose(None, "biglm_tiny", corpus) is False
+    # Where it cannot: a memory task's examples, workers that split a batch.
+    assert choose(None, "lstm_lm_tiny", "copy:length=2,distance=4") is False
+    assert choose(None, "lstm_lm_tiny", corpus,
+                  tf.distribute.experimental.CentralStorageStrategy()) is False
+    assert choose(False, "lstm_lm_tiny", corpus) is False
+    assert choose(True, "biglm_tiny", corpus) is True

@@ -301,8 +301,8 @@ def test_the_hypermodel_draws_the_sizes_from_hp():
     assert model.optimizer.learning_rate.numpy() < 1e-3  # Warming up to it.
 
 
-@pytest.mark.parametrize("stateful", [None, False])
-def test_trials_train_statefully_by_default_as_memzoo_train_does(corpus, stateful):
+@pytest.mark.parametrize("stateful", [True, False])
+def test_trials_train_statefully_when_asked_as_memzoo_train_does(corpus, stateful):
     hypermodel = tuning.MemoryHyperModel(
         data_source=corpus, stateful=stateful, working_memory_range=(4, 4),
         long_short_term_memory_choices=[2], steps=3, epochs=1, batch_size=2,
@@ -310,13 +310,15 @@ def test_trials_train_statefully_by_default_as_memzoo_train_does(corpus, statefu
         overrides={"embedding_dim": 8, "hidden_dim": 8, "num_heads": 2,
                    "num_layers": 1, "lstm_layers": 0},
         jit_compile=False)
-    assert hypermodel.stateful is (stateful is None)
+    assert hypermodel.stateful is stateful
+    # A BigLanguageModel trains on windows unless told (`memzoo train` too).
+    assert tuning.MemoryHyperModel(data_source=corpus).stateful is False
     assert hypermodel.stream_length == 4 * 16
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     metrics = hypermodel.fit(hp, model)
     assert math.isfinite(metrics["val_loss"])
-    if stateful is None:
+    if stateful:
         # Each of the batch's rows carries the slots it wrote on to the next step.
         slots = model.carried_state_values()["block_0_slots"]
         assert slots.shape[0] == 2 and abs(slots).max() > 0
@@ -324,9 +326,8 @@ def test_trials_train_statefully_by_default_as_memzoo_train_does(corpus, statefu
         assert model.carried_state is None
 
 
-def test_a_memory_task_is_tuned_on_independent_examples():
+def test_a_memory_task_is_not_tuned_statefully():
     task = "copy:length=2,distance=4"
-    assert tuning.MemoryHyperModel(data_source=task).stateful is False
     with pytest.raises(ValueError, match="argument `stateful`. Expected a "
                        "next-token model trained on a corpus"):
         tuning.MemoryHyperModel(data_source=task, stateful=True)

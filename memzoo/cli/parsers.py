@@ -105,9 +105,9 @@ def _add_stateful_options(parser):
     parser.add_argument("--stateful", action=argparse.BooleanOptionalAction,
                         default=None,
                         help="carry the state from batch to batch, each row a "
-                             "stream of the corpus (default: on for next-token "
-                             "models on a corpus, on one machine; "
-                             "--no-stateful trains on independent windows)")
+                             "stream of the corpus (next-token models on a "
+                             "corpus, on one machine; default: the family's, "
+                             "on for LSTMLanguageModel, off for the others)")
     parser.add_argument("--stream-length", type=int, default=None,
                         help="when stateful, the tokens read between two "
                         "resets of the state, a multiple of --sequence-length "

@@ -58,6 +58,9 @@ class ZooModel(PresetMixin, keras.Model):
     # Whether `training_data(..., stateful=True)` gives stream batches on a
     # corpus, which `fit` trains on with the state carried from step to step.
     supports_stateful_training = False
+    # Whether `memzoo train` trains it statefully unless told (where it can):
+    # only where that was measured to score better at equal time.
+    trains_statefully_by_default = False
 
     @classmethod
     def training_data(cls, config, data_source, batch_size, sequence_length,

@@ -16,13 +16,16 @@ Keras's own callbacks (progress bar, `TensorBoard`, `TerminateOnNaN`, a
     preset/         the trained model as a preset directory (`from_preset`)
     metrics.json    final losses, bits per character, tokens/s, the config
 
-A next-token model on a corpus trains statefully by default (`stateful=None`
-resolves to True wherever it can: on one machine; `stateful=False` trains on
-independent windows). Each batch row then reads on from where the row's
-previous batch ended, starting from the state it ended in, with the gradient
-stopped at the boundary, and every row resets its state together each
-`stream_length` tokens (by default `STREAM_WINDOWS` windows; 0 reads whole
-documents). The carried state is part of the backup.
+With `stateful=True`, a next-token model on a corpus trains statefully: each
+batch row reads on from where the row's previous batch ended, starting from
+the state it ended in, with the gradient stopped at the boundary, and every
+row resets its state together each `stream_length` tokens (by default
+`STREAM_WINDOWS` windows; 0 reads whole documents). The carried state is
+part of the backup. `stateful=None`, the default, takes the family's
+`trains_statefully_by_default` where it can (on one machine): measured at
+equal training time in the memory study (README), an `LSTMLanguageModel`
+scored better trained statefully, a `BigLanguageModel` on independent
+windows.
 
 A run killed at any moment and started again with the same configuration
 continues from its last backup and ends with the same weights as a run that

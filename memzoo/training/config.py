@@ -12,7 +12,7 @@ from memzoo.validation import check_integer
 # Measured on `biglm_tiny` (sequence length 128, 1,500 steps): stretches of
 # 4 windows gave the best score read as one stream; 16 windows and whole
 # documents trained worse, since consecutive batches then repeat the same
-# few stretches (README, "Stateful training").
+# few stretches (README, "How far back the memory reaches").
 STREAM_WINDOWS = 4
 
 
@@ -123,11 +123,11 @@ class TrainingConfig:
 
 
 def check_stateful(stateful):
-    """Returns `stateful` if it is True, False or None (wherever it can)."""
+    """Returns `stateful` if it is True, False or None (the family's default)."""
     if stateful is not None and not isinstance(stateful, bool):
         raise ValueError(
-            "Invalid value for argument `stateful`. Expected True, False "
-            f"or None (wherever it can). Received: stateful={stateful!r}"
+            "Invalid value for argument `stateful`. Expected True, False or "
+            f"None (the model family's default). Received: stateful={stateful!r}"
         )
     return stateful
 

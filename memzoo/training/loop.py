@@ -63,8 +63,8 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
     # without XLA must not turn XLA off for the next run of the process.
     # TensorFlow's public API can only turn it on.
     disable_op_determinism()
-    # Resolved before the run is recorded: a resumed run reads its streams
-    # the way it began, whatever the default.
+    # Resolved before the run is recorded: a resumed run reads its data the
+    # way it began, whatever the default.
     config.stateful = stateful = stateful_choice(
         config.stateful, config.preset, config.data_source, strategy)
     # Before the run's own data and model are made: measuring builds and
@@ -153,7 +153,8 @@ def train(output_dir, strategy="default", data_dir=None, tpu=None,
 
 def stateful_choice(stateful, preset, data_source, strategy=None):
     """Whether a run trains statefully: `stateful`, checked, or where it is
-    `None`, wherever it can. That is a next-token model on a corpus, on one
+    `None`, the family's default (`trains_statefully_by_default`) where it
+    can. Stateful training needs a next-token model on a corpus, on one
     machine (the default strategy, or a `MirroredStrategy` or
     `OneDeviceStrategy`, whose replicas each carry the state of their rows
     of the batch). Other strategies split a batch across workers or TPU
@@ -164,7 +165,8 @@ def stateful_choice(stateful, preset, data_source, strategy=None):
     one_machine = strategy is tf.distribute.get_strategy() or isinstance(
         strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy))
     if stateful is None:
-        return supported and one_machine
+        return (trainable_class(preset).trains_statefully_by_default
+                and supported and one_machine)
     if stateful and not supported:
         raise ValueError(
             "Invalid value for argument `stateful`. Expected a next-token "

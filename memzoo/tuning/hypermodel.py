@@ -20,9 +20,9 @@ class MemoryHyperModel(keras_tuner.HyperModel):
     log-uniform `learning_rate`; it compiles the model as `memzoo train`
     does. `fit(hp, model, ...)` trains it for `steps` steps on
     `data_source` through `memzoo.training`'s pipeline and callbacks (plus
-    keras-tuner's), statefully by default as `memzoo train` does (on a
-    corpus; validation reads windows from a fresh state either way), in
-    `epochs` Keras epochs, each followed by validation,
+    keras-tuner's) (with `stateful`, statefully; validation reads windows
+    from a fresh state either way), in `epochs` Keras epochs, each followed
+    by validation,
     and returns the best epoch's `val_loss` and `val_bits_per_character`
     with the training `tokens_per_second` and the model's `parameters`.
     Every trial starts from the same seed, so trials differ by their
@@ -54,8 +54,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         validation_batches: int. Held-out batches per validation.
         jit_compile: bool. Compile the training step with XLA.
         stateful: bool or `None`. Carry the state from batch to batch, as
-            `memzoo.training.train` does; `None`: on a corpus, not on a
-            memory task.
+            `memzoo.training.train(stateful=True)` does (a corpus only);
+            `None`: as `memzoo.training.train` does by default.
         stream_length: int or `None`. When stateful, the tokens between two
             resets (default `memzoo.training.STREAM_WINDOWS` windows; 0:
             whole documents).

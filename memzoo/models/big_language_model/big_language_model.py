@@ -18,12 +18,12 @@ class BigLanguageModel(LanguageModel):
     carries across calls, then by `num_layers` memory blocks and an LM head.
     Each block attends to a sliding window of the last `working_memory`
     tokens (its own included, reaching back across calls) and reads
-    `long_short_term_memory` memory slots that are written through LSTM gates
-    at the end of every `segment_length` tokens, so what happened many
-    windows ago can still reach the output. Time and state per token are
-    O(working_memory + long_short_term_memory), whatever the length of the
-    stream: one call over a text, the same text in chunks with the state
-    carried, and token-by-token generation give the same logits.
+    `long_short_term_memory` memory slots that are written through a forget
+    and an input gate at the end of every `segment_length` tokens, so what
+    happened many windows ago can still reach the output. Time and state
+    per token are O(working_memory + long_short_term_memory), whatever the
+    length of the stream: one call over a text, the same text in chunks with
+    the state carried, and token-by-token generation give the same logits.
 
     Args:
         vocab_size: int. Size of the token vocabulary.

@@ -42,6 +42,11 @@ class LSTMLanguageModel(LanguageModel):
     ```
     """
 
+    # Measured in the memory study (README): at equal training time and its
+    # best learning rate, carrying the state from batch to batch scored 0.07
+    # (Python) and 0.36 (Shakespeare) bits per character better than windows.
+    trains_statefully_by_default = True
+
     def __init__(
         self,
         vocab_size,
