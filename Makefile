@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/generate_scaling.py
 	$(BIN)/python benchmarks/pipeline.py
 
-# memzoo's W x M x LSTM grid against its peers, held-out bits per character at 75 s of training each (~1 h 40 min: 64 runs of ~90 s).
+# memzoo's W x M x LSTM grid against its peers, held-out bits per character at 75 s of training each (~2 h: 64 runs of ~95 s).
 bench-memory: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/memory_study.py

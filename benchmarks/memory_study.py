@@ -14,7 +14,7 @@ run at the full budget. The scores are held-out bits per character of the
 start of the test split, read as windows from a fresh state and, for the
 models that carry a state, as one stream.
 
-    python benchmarks/memory_study.py                   # ~1 h 40 min on 2 cores
+    python benchmarks/memory_study.py                   # ~2 h on 2 cores
     python benchmarks/memory_study.py --seconds 3 --grid small \\
         --corpora shakespeare_plays --eval-tokens 4096 \\
         --peer-learning-rates 3e-3 --output /tmp/study_smoke
