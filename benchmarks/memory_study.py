@@ -483,14 +483,11 @@ def main():
         args.jit_compile = jit_compile_choices(args.jit_compile)
     except argparse.ArgumentTypeError as error:
         parser.error(f"argument --jit-compile: {error}")
-    if args.stream_length is None:
-        args.stream_length = (memzoo.training.STREAM_WINDOWS
-                               * args.sequence_length)
-    if args.stream_length < 0 or args.stream_length % args.sequence_length:
-        parser.error(
-            "argument --stream-length: expected a multiple of "
-            f"--sequence-length={args.sequence_length}, or 0 or none; "
-            f"received {args.stream_length}")
+    try:
+        args.stream_length = memzoo.training.check_stream_length(
+            args.stream_length, args.sequence_length)
+    except ValueError as error:
+        parser.error(f"argument --stream-length: {error}")
     if not args.skip_peers and args.sequence_length > GPT2_POSITIONS:
         parser.error(
             f"argument --sequence-length: expected at most GPT2's "
