@@ -154,14 +154,9 @@ _BASELINES = {
 def evaluate(args):
     from memzoo import evaluation
     from memzoo import training
-    from memzoo.models.presets import get_preset
 
     model = training.load_model(args.model)
-    if os.path.exists(args.model):
-        settings = evaluation.run_settings(args.model)
-    else:
-        settings = {key: get_preset(args.model).get(key)
-                    for key in ("data", "sequence_length")}
+    settings = _run_settings(args.model)
     scores = evaluation.evaluate(
         model,
         _first(args.data, settings.get("data")),
@@ -179,6 +174,21 @@ def evaluate(args):
     for name, line in _BASELINES.items():
         if name in scores:
             print(line.format(scores[name]))
+
+
+def _run_settings(model):
+    """The `data`, `sequence_length` and `batch_size` the model `memzoo
+    eval` or `probe` was given was trained with: its run's (a run's files, a
+    preset directory, a shipped preset), else its registered preset's."""
+    from memzoo import evaluation
+    from memzoo.models.presets import get_preset
+
+    if os.path.exists(model):
+        return evaluation.run_settings(model)
+    preset = get_preset(model)
+    if preset["weights"] is not None:
+        return evaluation.run_settings(preset["weights"])
+    return {key: preset[key] for key in ("data", "sequence_length")}
 
 
 def _first(*values):
@@ -216,14 +226,11 @@ def generate(args):
 
 
 def probe(args):
-    from memzoo import evaluation
     from memzoo import probe as memory_probe
     from memzoo import training
 
     model = training.load_model(args.model, generates=True)
-    data = args.data
-    if data is None and os.path.exists(args.model):
-        data = evaluation.run_settings(args.model).get("data")
+    data = _first(args.data, _run_settings(args.model).get("data"))
     result = memory_probe.probe(
         model, data, split=args.split, max_tokens=args.max_tokens,
         reset_every=args.reset_every, data_dir=args.data_dir,
@@ -237,21 +244,24 @@ def probe(args):
 
 def list_presets(args):
     import memzoo
+    from memzoo import shipping
 
-    rows = [("preset", "model", "parameters", "weights", "description")]
+    rows = [("preset", "model", "parameters", "weights", "held-out",
+             "baseline", "description")]
     for name in memzoo.list_presets():
         preset = memzoo.get_preset(name)
-        model = memzoo.models.presets.preset_class(name).from_preset(name)
-        model.build_from_signature()
-        rows.append(
-            (
-                name,
-                preset["class_name"],
-                f"{model.count_params():,}",
-                "shipped" if preset["weights"] else "none (config only)",
-                preset["description"],
-            )
-        )
+        metadata = shipping.shipped_metadata(name)
+        if metadata is None:
+            model = memzoo.models.presets.preset_class(name).from_preset(name)
+            model.build_from_signature()
+            parameters, weights = model.count_params(), "none (config only)"
+            scores = ("-", "-")
+        else:
+            # What the weights were scored, without loading them.
+            parameters, weights = metadata["parameter_count"], "shipped"
+            scores = shipping.summary(metadata)
+        rows.append((name, preset["class_name"], f"{parameters:,}", weights,
+                     *scores, preset["description"]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)]

@@ -61,10 +61,15 @@ def _add_train_parser(commands):
         description="Trains a language-model preset on a corpus with "
         "model.fit. Run the same command again to resume a killed run.",
     )
-    parser.add_argument("--preset", default="biglm_tiny")
+    parser.add_argument("--preset", default="biglm_tiny",
+                        help="a preset name (`memzoo list`), trained from "
+                             "fresh weights even when shipped, or a preset "
+                             "directory, whose weights are trained further "
+                             "(default: biglm_tiny)")
     parser.add_argument("--data", default=None,
-                        help="tfds name, text file or glob (default: "
-                             "shakespeare_plays, else python_stdlib)")
+                        help="tfds name, text file or glob (default: the "
+                             "preset's, else shakespeare_plays, else "
+                             "python_stdlib)")
     parser.add_argument("--working-memory", type=int, default=None)
     parser.add_argument("--long-short-term-memory", type=int, default=None)
     parser.add_argument("--segment-length", type=int, default=None)

@@ -75,7 +75,7 @@ def write_preset(model, preset_dir, metadata=None):
     try:
         config["config"] = _write_assets(staging, config["config"])
         _write_json(staging, CONFIG_FILE, config)
-        model.save_weights(os.path.join(staging, WEIGHTS_FILE))
+        _save_weights_alone(model, os.path.join(staging, WEIGHTS_FILE))
         files = {name: _sha256(os.path.join(staging, name))
                  for name in _model_files(staging)}
         _write_json(staging, METADATA_FILE, {
@@ -98,6 +98,23 @@ def write_preset(model, preset_dir, metadata=None):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return preset_dir
+
+
+def _save_weights_alone(model, path):
+    """Writes `model`'s weights without its optimizer's state.
+
+    A compiled model's `save_weights()` writes the optimizer's variables too
+    (Adam's two moments: twice the weights again), which a preset does not
+    hold; a copy built from the model's config, given its weights, has
+    none to write.
+    """
+    if getattr(model, "optimizer", None) is None:
+        model.save_weights(path)
+        return
+    bare = type(model).from_config(model.get_config())
+    bare.build_from_config(model.get_build_config())
+    bare.set_weights(model.get_weights())
+    bare.save_weights(path)
 
 
 def check_files(preset):

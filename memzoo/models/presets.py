@@ -6,10 +6,15 @@ description; each model family registers its presets from its own
 `save_to_preset()` writes (`memzoo.models.preset_directory`): config,
 weights, assets and a metadata.json with the sha256 of each, which
 `from_preset()` checks before it reads anything else.
+
+A registered preset is *shipped* when a preset directory of its name is in
+`saved_models/` (the repository's, or `$MEMZOO_SAVED_MODELS`): then
+`from_preset(name)` loads its trained weights.
 """
 
 import inspect
 import os
+import sys
 
 import keras
 
@@ -24,13 +29,40 @@ from memzoo.models.preset_directory import write_preset
 _PRESETS = {}
 _CLASSES = {}
 
+# Where the shipped presets are looked for first; a test may point it at a
+# folder of its own.
+SAVED_MODELS_ENV = "MEMZOO_SAVED_MODELS"
+
+
+def saved_models_dir():
+    """The folder of the shipped presets: `$MEMZOO_SAVED_MODELS`, else
+    `saved_models/` beside the `memzoo` package (a source checkout or an
+    editable install), else `<prefix>/share/memzoo/saved_models` (where
+    `pip install` puts them)."""
+    if os.environ.get(SAVED_MODELS_ENV):
+        return os.environ[SAVED_MODELS_ENV]
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    beside = os.path.join(os.path.dirname(package), "saved_models")
+    if os.path.isdir(beside):
+        return beside
+    return os.path.join(sys.prefix, "share", "memzoo", "saved_models")
+
+
+def shipped_preset_dir(name):
+    """The preset directory shipped for the registered preset `name`, or
+    `None` when `saved_models/` has none."""
+    path = os.path.join(saved_models_dir(), name)
+    return path if is_preset_dir(path) else None
+
 
 def register_presets(model_class, presets):
     """Adds `presets` (name -> dict with `config`, `description`, optionally
     `weights`, `data` and `sequence_length`) for a class.
 
     `weights` is the path of a preset directory of trained weights, which
-    `from_preset(name)` then loads; without it a preset is config only.
+    `from_preset(name)` then loads; without it, the preset directory of
+    the same name in `saved_models_dir()` if there is one, else the preset
+    is config only.
     """
     _CLASSES[model_class.__name__] = model_class
     for name, preset in presets.items():
@@ -59,7 +91,9 @@ def list_presets(model_class=None):
 
 
 def get_preset(name):
-    """The preset registered as `name`: a dict with `class_name`, `config`, ..."""
+    """The preset registered as `name`: a dict with `class_name`, `config`,
+    `description`, `data`, `sequence_length` and `weights` (the preset
+    directory of its trained weights, or `None`: config only)."""
     if name not in _PRESETS:
         raise ValueError(
             "Invalid value for argument `preset`. Expected one of "
@@ -67,6 +101,8 @@ def get_preset(name):
         )
     preset = dict(_PRESETS[name])
     preset["config"] = dict(preset["config"])
+    if preset["weights"] is None:
+        preset["weights"] = shipped_preset_dir(name)
     return preset
 
 
@@ -99,7 +135,9 @@ class PresetMixin:
         `preset` is a registered name (`memzoo.list_presets()`) or the path
         of a directory `save_to_preset()` wrote (a registered name wins over
         a folder of the same name; `./name` reaches the folder). A
-        directory's files are checked against the sha256 its metadata.json
+        registered name that is shipped (`saved_models/<name>`, see
+        `saved_models_dir()`) is that directory, trained weights and all;
+        one that is not is its config, with fresh weights. A directory's files are checked against the sha256 its metadata.json
         lists before anything is read; the model is then built for the
         input shape it was saved with and, unless `load_weights=False`,
         given the saved weights. Called on a base class, it builds whichever
@@ -118,13 +156,13 @@ class PresetMixin:
         ```
         """
         preset = _check_preset(preset)
-        if preset in _PRESETS and _PRESETS[preset]["weights"] is None:
-            model_class = cls._check_preset_class(preset, preset_class(preset))
-            config = get_preset(preset)["config"]
-            config.update(overrides)
-            return model_class(**config)
         if preset in _PRESETS:
-            preset = _check_preset(_PRESETS[preset]["weights"])
+            registered = get_preset(preset)
+            if registered["weights"] is None:
+                model_class = cls._check_preset_class(preset,
+                                                      preset_class(preset))
+                return model_class(**{**registered["config"], **overrides})
+            preset = _check_preset(registered["weights"])
         check_files(preset)
         config = read_config(preset)
         model_class = cls._check_preset_class(

@@ -7,6 +7,7 @@ import keras
 
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import is_preset_dir
+from memzoo.models.presets import list_presets
 from memzoo.models.presets import preset_class
 from memzoo.models.zoo_model import ZooModel
 
@@ -25,7 +26,9 @@ def trainable_class(preset):
 
 
 def build_model(preset, overrides=None):
-    """The preset's model with `overrides` applied to its config.
+    """The preset's model with `overrides` applied to its config: a
+    registered preset with fresh weights, a preset directory with its own
+    (a run that trains them further).
 
     Raises a `ValueError` naming the option when the model has no such
     setting (an LSTM language model has no working memory, say), or when
@@ -42,6 +45,10 @@ def build_model(preset, overrides=None):
                 f"Invalid value for argument `{name}`: preset {preset!r} builds "
                 f"a {model_class.__name__}, which has no `{name}`."
             )
+    if preset in list_presets():
+        # Fresh weights, shipped or not: the command on a shipped preset's
+        # card trains it again rather than further.
+        return model_class(**{**get_preset(preset)["config"], **overrides})
     return model_class.from_preset(preset, **overrides)
 
 

@@ -52,4 +52,23 @@ PRESETS = {
             "tokenizer": "byte",
         },
     },
+    "biglm_shakespeare": {
+        "data": "shakespeare_plays",
+        "sequence_length": 256,
+        "description": (
+            "Width 128, 4 blocks, window 128, 16 slots, no token LSTM; "
+            "trained on Shakespeare's plays (shakespeare_plays)."
+        ),
+        "config": {
+            "vocab_size": 259,
+            "embedding_dim": 128,
+            "hidden_dim": 128,
+            "working_memory": 128,
+            "long_short_term_memory": 16,
+            "num_layers": 4,
+            "num_heads": 4,
+            "lstm_layers": 0,
+            "tokenizer": "byte",
+        },
+    },
 }

@@ -26,4 +26,19 @@ PRESETS = {
             "tokenizer": "byte",
         },
     },
+    "lstm_lm_shakespeare": {
+        "data": "shakespeare_plays",
+        "sequence_length": 256,
+        "description": (
+            "Two 256-unit LSTMs over bytes, trained on Shakespeare's plays: "
+            "the baseline of biglm_shakespeare, trained as long."
+        ),
+        "config": {
+            "vocab_size": 259,
+            "embedding_dim": 64,
+            "hidden_dim": 256,
+            "num_layers": 2,
+            "tokenizer": "byte",
+        },
+    },
 }
