@@ -21,6 +21,7 @@ import secrets
 
 from memzoo.models.presets import METADATA_FILE
 from memzoo.models.presets import get_preset
+from memzoo.models.presets import preset_class
 from memzoo.models.presets import saved_models_dir
 from memzoo.models.presets import shipped_preset_dir
 
@@ -76,12 +77,14 @@ DATA_SOURCES = {
         "(MIT licence)."
     ),
     "co2": (
-        "Weekly CO2 at Mauna Loa, 1958-2001 (NOAA, public domain), as "
-        "statsmodels (BSD licence) ships it; the last 20% held out."
+        "Weekly CO2 at Mauna Loa in ppm, March 1958 to December 2001 "
+        "(NOAA, public domain), as statsmodels (BSD licence) ships it; the "
+        "last 10% of the weeks held out. MAE is in ppm."
     ),
     "sunspots": (
-        "Yearly sunspot numbers, 1700-2008 (SIDC, public domain), as "
-        "statsmodels (BSD licence) ships them; the last 20% held out."
+        "Yearly mean sunspot numbers, 1700 to 2008 (SIDC, public domain), "
+        "as statsmodels (BSD licence) ships them; the last 10% of the years "
+        "held out."
     ),
 }
 
@@ -102,6 +105,38 @@ CARD_NOTES = {
         "not_for": (
             "It is the baseline of biglm_shakespeare, trained for the same "
             "time on the same machine; use biglm_shakespeare to generate."
+        ),
+    },
+    "co2_lstm": {
+        "not_for": (
+            "It forecasts 4 weeks of Mauna Loa's weekly CO2 from the 104 "
+            "weeks before, and learned the series up to about 1997: it is "
+            "no climate model, it gives no uncertainty, and it knows no "
+            "other station or series."
+        ),
+    },
+    "sunspots_lstm": {
+        "not_for": (
+            "It forecasts next year's mean sunspot number from the 22 years "
+            "before, learned from about 280 yearly values: a small demo of "
+            "forecasting a cycle, not space-weather prediction; it gives no "
+            "uncertainty."
+        ),
+    },
+    "ntm_copy": {
+        "not_for": (
+            "It copies sequences of 6 symbols of 4 (`copy:length=6,"
+            "distance=0,vocabulary=abcd`), the task it was trained on; "
+            "longer sequences, other symbols or a delay before the answer "
+            "were not trained, and are not scored here."
+        ),
+    },
+    "ntm_associative_recall": {
+        "not_for": (
+            "It recalls the value of one of 2 key-value pairs "
+            "(`associative_recall:num_pairs=2,distance=0`), the task it was "
+            "trained on; more pairs were not trained, and are not scored "
+            "here."
         ),
     },
 }
@@ -172,7 +207,7 @@ def train_command(run):
               f"--seed {run['seed']}"]
     if run.get("stateful"):
         parts.append(f"--stateful --stream-length {run['stream_length']}")
-    elif run.get("stateful") is False:
+    elif preset_class(run["preset"]).trains_statefully_by_default:
         parts.append("--no-stateful")
     parts.append(f"--output runs/{run['preset']}")
     return " ".join(parts)
@@ -186,6 +221,12 @@ def _number(name, value):
     if name.endswith("bleu"):
         return f"{value:.2f}"
     return f"{value:.4g}"
+
+
+def _duration(seconds):
+    return (f"{seconds:.0f} s" if seconds < 120
+            else f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+            if seconds >= 3600 else f"{seconds / 60:.0f} min")
 
 
 def card_text(name, metadata, compare_metadata=None):
@@ -218,7 +259,7 @@ def card_text(name, metadata, compare_metadata=None):
         train_command(run),
         "```",
         "",
-        f"It took {shipped['training_seconds'] / 60:.0f} min "
+        f"It took {_duration(shipped['training_seconds'])} "
         f"({shipped['steps']:,} steps, {shipped['tokens_per_second']:,.0f} "
         f"tokens/s) on an `{shipped['cpu']}`, {shipped['cores']}.",
     ]

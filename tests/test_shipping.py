@@ -16,6 +16,7 @@ from memzoo import evaluation
 from memzoo import shipping
 from memzoo import training
 from memzoo.models import presets
+from memzoo.models import zoo_model
 
 from tests.test_training import TINY
 from tests.test_training import command_output
@@ -23,7 +24,7 @@ from tests.test_training import command_output
 SAVED_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                             "saved_models")
 # The presets shipped in saved_models/ (issue: "Prebuilt models").
-SHIPPED = []
+SHIPPED = ["co2_lstm", "sunspots_lstm"]
 MAX_SAVED_MODELS_BYTES = 40 * 2**20
 
 
@@ -157,6 +158,39 @@ def test_a_shipped_file_with_one_byte_changed_is_refused(shipped, tmp_path,
     with pytest.raises(ValueError, match="whose model.weights.h5 has sha256 "
                        "[0-9a-f]{64}: it was changed or damaged"):
         memzoo.LSTMLanguageModel.from_preset("lstm_lm_tiny")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_preset_reproduces_its_card(name, capsys):
+    # Loaded by name, offline, its files checked; scored on the first
+    # batches of its test split as when it was shipped.
+    path = presets.shipped_preset_dir(name)
+    metadata = read_metadata(path)
+    shipped = metadata["metadata"]["shipped"]
+    model = zoo_model.ZooModel.from_preset(name)
+    settings = evaluation.run_settings(path)
+    scores = evaluation.evaluate(
+        model, settings.get("data"), batch_size=settings["batch_size"],
+        sequence_length=settings.get("sequence_length"),
+        max_batches=shipped["check"]["max_batches"])
+    for score, expected in shipped["check"]["scores"].items():
+        tolerance = shipping.CHECK_TOLERANCES.get(score)
+        if tolerance is None:
+            continue  # Loss and perplexity move with bits per character.
+        if score in shipping.RELATIVE_TOLERANCES:
+            tolerance *= abs(expected)
+        assert abs(scores[score] - expected) <= tolerance, (score, scores[score])
+    # The card says what metadata.json records, and nothing else.
+    compare = shipping.CARD_NOTES.get(name, {}).get("compare")
+    with open(os.path.join(path, "README.md"), encoding="utf-8") as f:
+        assert f.read() == shipping.card_text(
+            name, metadata, compare and shipping.shipped_metadata(compare))
+    # `memzoo list` shows its headline score.
+    rows = {line.split()[0]: line
+            for line in command_output(capsys, "list").splitlines()[1:]}
+    assert " shipped " in rows[name]
+    assert shipping.summary(metadata)[0] in rows[name]
 
 
 def test_saved_models_fit_in_40_mb():
