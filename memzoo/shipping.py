@@ -9,7 +9,8 @@ card, `README.md`, written from that metadata alone: a card states only what
 was measured. `card_text()` writes the card, so a test can check that each
 shipped card is what its metadata gives.
 
-Run it as `python -m memzoo.shipping RUN_DIR NAME`.
+Run it as `python -m memzoo.shipping RUN_DIR NAME`; `python -m
+memzoo.shipping --cards` writes every shipped card anew from its metadata.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import platform
 import shutil
 import secrets
 
+from memzoo.data.tasks import memory_task
 from memzoo.models.presets import METADATA_FILE
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import preset_class
@@ -269,7 +271,10 @@ def card_text(name, metadata, compare_metadata=None):
         "",
         "## Held-out scores",
         "",
-        f"Measured by `{shipped['command']}` on the whole test split:",
+        f"Measured by `{shipped['command']}` on "
+        + ("50 batches of the task's examples drawn with memzoo.evaluation's "
+           "own seed, not one training used:"
+           if memory_task(run.get("data")) else "the whole test split:"),
         "",
         "| score | this model |"
         + (f" {compare_metadata['metadata']['shipped']['name']} |"
@@ -429,15 +434,35 @@ def write_card(name, folder, metadata):
         f.write(text)
 
 
+def write_cards():
+    """Writes the card of every shipped preset anew from its metadata (after
+    a change of `card_text`); returns their names."""
+    from memzoo.models.presets import list_presets
+
+    names = [name for name in list_presets() if shipped_preset_dir(name)]
+    for name in names:
+        write_card(name, shipped_preset_dir(name), shipped_metadata(name))
+    return names
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m memzoo.shipping", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", help="a finished `memzoo train` run")
-    parser.add_argument("name", help="the registered preset it ships as")
+    parser.add_argument("run_dir", nargs="?",
+                        help="a finished `memzoo train` run")
+    parser.add_argument("name", nargs="?",
+                        help="the registered preset it ships as")
     parser.add_argument("--note", default=None)
     parser.add_argument("--cores", default=None)
+    parser.add_argument("--cards", action="store_true",
+                        help="only write every shipped preset's card anew")
     args = parser.parse_args(argv)
-    print(ship(args.run_dir, args.name, note=args.note, cores=args.cores))
+    if args.cards:
+        print("\n".join(write_cards()))
+    elif args.run_dir and args.name:
+        print(ship(args.run_dir, args.name, note=args.note, cores=args.cores))
+    else:
+        parser.error("give RUN_DIR and NAME, or --cards")
 
 
 if __name__ == "__main__":
