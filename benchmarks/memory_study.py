@@ -189,7 +189,7 @@ def training_batches(corpus, stateful, args):
     if stateful:
         return memzoo.data.language_model_streams(
             corpus, args.sequence_length, BATCH_SIZE,
-            stream_length=args.stream_length or None, **arguments)
+            stream_length=args.stream_length, **arguments)
     return memzoo.data.language_model_dataset(
         corpus, args.sequence_length, BATCH_SIZE, **arguments)
 

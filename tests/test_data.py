@@ -464,6 +464,12 @@ def test_language_model_streams_read_stretches_of_stream_length():
                        "multiple of sequence_length=4"):
         data.language_model_streams(tf.data.Dataset.from_tensor_slices([text]),
                                     4, 2, stream_length=6)
+    # 0, as `memzoo train --stream-length 0`: whole documents, as None.
+    whole = [[[x["token_ids"].numpy().tolist(), x["reset"].numpy().tolist()]
+              for x, _, _ in data.language_model_streams(
+                  tf.data.Dataset.from_tensor_slices([text]), 4, 2, seed=5,
+                  stream_length=length)] for length in (0, None)]
+    assert whole[0] == whole[1] and len(whole[0]) > 3
 
 
 def test_language_model_streams_cut_documents_when_rows_outnumber_them():

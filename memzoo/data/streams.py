@@ -72,7 +72,8 @@ def language_model_streams(
         text_feature: str or `None`. The text feature of dict examples.
         repeat: bool. Whether the streams go on forever.
         stream_length: int or `None`. The most tokens read between two
-            resets, a multiple of `sequence_length` (`None`: a document).
+            resets, a multiple of `sequence_length` (`None` or 0: a
+            document, as `memzoo train --stream-length 0`).
 
     Returns:
         A `tf.data.Dataset` of `({"token_ids": int32 [batch, time],
@@ -90,7 +91,9 @@ def language_model_streams(
     sequence_length = check_integer("sequence_length", sequence_length, minimum=2)
     batch_size = check_integer("batch_size", batch_size)
     if stream_length is not None:
-        stream_length = check_integer("stream_length", stream_length)
+        stream_length = check_integer("stream_length", stream_length,
+                                      minimum=0) or None
+    if stream_length is not None:
         if stream_length % sequence_length:
             raise ValueError(
                 "Invalid value for argument `stream_length`. Expected a "

@@ -192,7 +192,7 @@ def _training_data(config, data_dir, stateful=False):
     batches = trainable_class(config.preset).training_data(
         config.model_config(), config.data_source, config.batch_size,
         config.sequence_length, config.seed, config.validation_batches, data_dir,
-        **({"stateful": True, "stream_length": config.stream_length or None}
+        **({"stateful": True, "stream_length": config.stream_length}
            if stateful else {}),
     )
     if config.epochs is not None:

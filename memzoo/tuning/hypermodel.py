@@ -200,7 +200,7 @@ class MemoryHyperModel(keras_tuner.HyperModel):
                 {**get_preset(self.preset)["config"], **self.overrides},
                 data_source, self.batch_size, self.sequence_length,
                 self.seed, self.validation_batches, self.data_dir,
-                **({"stateful": True, "stream_length": self.stream_length or None}
+                **({"stateful": True, "stream_length": self.stream_length}
                    if self.stateful else {}),
             )
             self._datasets = (
