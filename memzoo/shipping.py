@@ -360,6 +360,12 @@ def ship(run_dir, name, note=None, cores=None, check_batches=CHECK_BATCHES,
     from memzoo.training.run_folder import read_json
 
     source = os.path.join(run_dir, PRESET_DIR)
+    if not os.path.isfile(os.path.join(run_dir, METRICS_FILE)):
+        raise ValueError(
+            "Invalid value for argument `run_dir`. Expected the folder of a "
+            f"finished `memzoo train` run (with {METRICS_FILE}). Received: "
+            f"run_dir={run_dir!r}"
+        )
     metrics = read_json(os.path.join(run_dir, METRICS_FILE))
     if metrics["config"]["preset"] != name:
         raise ValueError(

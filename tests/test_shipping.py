@@ -141,6 +141,9 @@ def test_memzoo_list_shows_the_shipped_score(saved_models, capsys):
 def test_a_shipped_preset_is_not_overwritten(saved_models):
     with pytest.raises(ValueError, match="`name`: .*lstm_lm_tiny exists"):
         shipping.ship(saved_models["run"], "lstm_lm_tiny")
+    with pytest.raises(ValueError, match="`run_dir`. Expected the folder of a "
+                       "finished `memzoo train` run"):
+        shipping.ship(os.path.dirname(saved_models["run"]), "lstm_lm_tiny")
     with pytest.raises(ValueError, match="Expected the preset the run trained "
                        r"\('lstm_lm_tiny'\). Received: 'lstm_lm_small'"):
         shipping.ship(saved_models["run"], "lstm_lm_small")
