@@ -25,7 +25,8 @@ from tests.test_training import command_output
 SAVED_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                             "saved_models")
 # The presets shipped in saved_models/ (issue: "Prebuilt models").
-SHIPPED = ["co2_lstm", "ntm_associative_recall", "ntm_copy", "sunspots_lstm"]
+SHIPPED = ["biglm_shakespeare", "co2_lstm", "lstm_lm_shakespeare", "ntm_associative_recall",
+           "ntm_copy", "sunspots_lstm"]
 MAX_SAVED_MODELS_BYTES = 40 * 2**20
 
 

@@ -63,9 +63,8 @@ def _add_train_parser(commands):
     )
     parser.add_argument("--preset", default="biglm_tiny",
                         help="a preset name (`memzoo list`), trained from "
-                             "fresh weights even when shipped, or a preset "
-                             "directory, whose weights are trained further "
-                             "(default: biglm_tiny)")
+                             "fresh weights even when shipped (default: "
+                             "biglm_tiny)")
     parser.add_argument("--data", default=None,
                         help="tfds name, text file or glob (default: the "
                              "preset's, else shakespeare_plays, else "

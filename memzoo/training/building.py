@@ -27,8 +27,8 @@ def trainable_class(preset):
 
 def build_model(preset, overrides=None):
     """The preset's model with `overrides` applied to its config: a
-    registered preset with fresh weights, a preset directory with its own
-    (a run that trains them further).
+    registered preset with fresh weights (shipped or not), a preset
+    directory with its own.
 
     Raises a `ValueError` naming the option when the model has no such
     setting (an LSTM language model has no working memory, say), or when
