@@ -141,6 +141,27 @@ CARD_NOTES = {
             "uncertainty."
         ),
     },
+    "sentiment_lstm": {
+        "targets": (("accuracy", ">=", 0.76),
+                    ("accuracy", ">=", "baseline_majority_class_accuracy")),
+        "not_for": (
+            "It sorts English tweets into negative, neutral and positive "
+            "from their words (a 20,000-word vocabulary learned from the "
+            "training tweets; other words are unknown to it). It reads no "
+            "sarcasm it was not shown, knows no other language, and its "
+            "labels come from the aggregated corpora it was trained on, "
+            "not from any standard of sentiment."
+        ),
+    },
+    "topics_memory": {
+        "targets": (("accuracy", ">=", 0.96),
+                    ("accuracy", ">=", "baseline_majority_class_accuracy")),
+        "not_for": (
+            "It sorts BBC news articles of 2004-2005 into 5 topics "
+            "(business, entertainment, politics, sports, tech); other "
+            "topics, sources, years or languages were never shown to it."
+        ),
+    },
     "ntm_copy": {
         "targets": (("accuracy", ">=", 0.99),),
         "not_for": (
