@@ -184,7 +184,17 @@ CARD_NOTES = {
 
 def target_lines(name, scores, compare_metadata=None):
     """The card's lines on the preset's targets (`CARD_NOTES`): met, or
-    missed by how much."""
+    missed by how much.
+
+    Example:
+
+    ```python
+    import memzoo.shipping
+
+    memzoo.shipping.target_lines("ntm_copy", {"accuracy": 0.995})
+    # ['- accuracy at least 0.9900: 0.9950, met.']
+    ```
+    """
     lines = []
     for score, relation, reference in CARD_NOTES.get(name, {}).get("targets", ()):
         label = score.replace("_", " ")
@@ -212,7 +222,17 @@ def target_lines(name, scores, compare_metadata=None):
 
 def headline(scores):
     """`(score name, baseline name, label)` of the first pair of
-    `HEADLINES` whose score is in `scores`, or `None`."""
+    `HEADLINES` whose score is in `scores`, or `None`.
+
+    Example:
+
+    ```python
+    import memzoo.shipping
+
+    memzoo.shipping.headline({"mae": 0.36, "baseline_seasonal_naive_mae": 1.75})
+    # ('mae', 'baseline_seasonal_naive_mae', 'MAE (lower is better)')
+    ```
+    """
     for name, baseline, label in HEADLINES:
         if name in scores and baseline in scores:
             return name, baseline, label
@@ -238,7 +258,17 @@ SHORT_NAMES = {
 
 def summary(metadata):
     """`(held-out score, its baseline)` as `memzoo list` prints them, from
-    a shipped preset's metadata.json content."""
+    a shipped preset's metadata.json content.
+
+    Example:
+
+    ```python
+    import memzoo.shipping
+
+    memzoo.shipping.summary(memzoo.shipping.shipped_metadata("co2_lstm"))
+    # ('0.3575 MAE', '1.752 seasonal naive')
+    ```
+    """
     scores = metadata["metadata"]["shipped"]["scores"]
     names = headline(scores)
     if names is None:
@@ -250,7 +280,17 @@ def summary(metadata):
 
 
 def shipped_metadata(name):
-    """The metadata.json of the shipped preset `name`, or `None`."""
+    """The metadata.json of the shipped preset `name`, or `None`.
+
+    Example:
+
+    ```python
+    import memzoo.shipping
+
+    metadata = memzoo.shipping.shipped_metadata("ntm_copy")
+    metadata["metadata"]["shipped"]["scores"]["accuracy"]     # 1.0
+    ```
+    """
     path = shipped_preset_dir(name)
     if path is None:
         return None
@@ -259,7 +299,18 @@ def shipped_metadata(name):
 
 
 def train_command(run):
-    """The `memzoo train` command that repeats a run, from its run.json."""
+    """The `memzoo train` command that repeats a run, from its run.json.
+
+    Example:
+
+    ```python
+    import memzoo.shipping
+
+    metadata = memzoo.shipping.shipped_metadata("sunspots_lstm")
+    memzoo.shipping.train_command(metadata["metadata"]["run"])
+    # 'memzoo train --preset sunspots_lstm --data sunspots --steps 400 ...'
+    ```
+    """
     parts = ["memzoo train", f"--preset {run['preset']}"]
     if run.get("data"):
         parts.append(f"--data {run['data']}")
@@ -299,7 +350,18 @@ def _duration(seconds):
 
 def card_text(name, metadata, compare_metadata=None):
     """The model card (markdown) of the shipped preset `name`, from its
-    metadata.json content alone (and the compared preset's, if any)."""
+    metadata.json content alone (and the compared preset's, if any).
+
+    Example:
+
+    ```python
+    import memzoo.shipping
+
+    card = memzoo.shipping.card_text(
+        "co2_lstm", memzoo.shipping.shipped_metadata("co2_lstm"))
+    card.splitlines()[0]                                      # '# co2_lstm'
+    ```
+    """
     shipped = metadata["metadata"]["shipped"]
     run = metadata["metadata"]["run"]
     scores = shipped["scores"]

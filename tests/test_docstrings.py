@@ -10,14 +10,17 @@ import tensorflow as tf
 
 import memzoo
 import memzoo.evaluation
+import memzoo.models.presets
 import memzoo.probe
+import memzoo.shipping
 import memzoo.tuning
 
 
 def public_objects():
     modules = [memzoo, memzoo.layers, memzoo.data, memzoo.data.tasks, memzoo.generation,
                memzoo.metrics, memzoo.tuning, memzoo.data.series, memzoo.evaluation,
-               memzoo.optimizers, memzoo.probe]
+               memzoo.optimizers, memzoo.probe, memzoo.models.presets,
+               memzoo.shipping]
     seen = {}
     for module in modules:
         for name in dir(module):

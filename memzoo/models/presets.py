@@ -38,7 +38,16 @@ def saved_models_dir():
     """The folder of the shipped presets: `$MEMZOO_SAVED_MODELS`, else
     `saved_models/` beside the `memzoo` package (a source checkout or an
     editable install), else `<prefix>/share/memzoo/saved_models` (where
-    `pip install` puts them)."""
+    `pip install` puts them).
+
+    Example:
+
+    ```python
+    import memzoo.models.presets
+
+    folder = memzoo.models.presets.saved_models_dir()   # .../saved_models
+    ```
+    """
     if os.environ.get(SAVED_MODELS_ENV):
         return os.environ[SAVED_MODELS_ENV]
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,7 +59,17 @@ def saved_models_dir():
 
 def shipped_preset_dir(name):
     """The preset directory shipped for the registered preset `name`, or
-    `None` when `saved_models/` has none."""
+    `None` when `saved_models/` has none.
+
+    Example:
+
+    ```python
+    import memzoo.models.presets
+
+    memzoo.models.presets.shipped_preset_dir("co2_lstm")     # .../saved_models/co2_lstm
+    memzoo.models.presets.shipped_preset_dir("lstm_lm_tiny") # None: config only
+    ```
+    """
     path = os.path.join(saved_models_dir(), name)
     return path if is_preset_dir(path) else None
 
