@@ -14,7 +14,6 @@ memzoo.shipping --cards` writes every shipped card anew from its metadata.
 """
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -24,6 +23,7 @@ from memzoo.data.tasks import memory_task
 from memzoo.models.presets import METADATA_FILE
 from memzoo.models.presets import get_preset
 from memzoo.models.presets import preset_class
+from memzoo.models.presets import read_json
 from memzoo.models.presets import saved_models_dir
 from memzoo.models.presets import shipped_preset_dir
 
@@ -294,8 +294,7 @@ def shipped_metadata(name):
     path = shipped_preset_dir(name)
     if path is None:
         return None
-    with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path, METADATA_FILE)
 
 
 def train_command(run):
@@ -488,7 +487,6 @@ def ship(run_dir, name, note=None, cores=None, check_batches=CHECK_BATCHES,
     from memzoo.models.zoo_model import ZooModel
     from memzoo.training.run_folder import METRICS_FILE
     from memzoo.training.run_folder import PRESET_DIR
-    from memzoo.training.run_folder import read_json
 
     source = os.path.join(run_dir, PRESET_DIR)
     if not os.path.isfile(os.path.join(run_dir, METRICS_FILE)):
@@ -497,7 +495,7 @@ def ship(run_dir, name, note=None, cores=None, check_batches=CHECK_BATCHES,
             f"finished `memzoo train` run (with {METRICS_FILE}). Received: "
             f"run_dir={run_dir!r}"
         )
-    metrics = read_json(os.path.join(run_dir, METRICS_FILE))
+    metrics = read_json(run_dir, METRICS_FILE)
     if metrics["config"]["preset"] != name:
         raise ValueError(
             f"Invalid value for argument `name`. Expected the preset the run "
@@ -539,7 +537,7 @@ def ship(run_dir, name, note=None, cores=None, check_batches=CHECK_BATCHES,
             if key in ("tokens", "carried", "reset", "gain_beyond",
                        "gain_beyond_error", "effective_memory_length")
         }
-    run_metadata = read_json(os.path.join(source, METADATA_FILE))["metadata"]
+    run_metadata = read_json(source, METADATA_FILE)["metadata"]
     staging = os.path.join(saved_models_dir(),
                            f".{name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -551,8 +549,7 @@ def ship(run_dir, name, note=None, cores=None, check_batches=CHECK_BATCHES,
             result.plot(os.path.join(staging, PROBE_PLOT))
         # JSON keys are strings: the card is written from what the file
         # gives back, as the tests read it.
-        write_card(name, staging, read_json(os.path.join(staging,
-                                                         METADATA_FILE)))
+        write_card(name, staging, read_json(staging, METADATA_FILE))
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
