@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+import memzoo
 from memzoo import data
 from memzoo.data import text_corpora
 from memzoo.data.datasets import gettext_translations
@@ -259,6 +260,67 @@ def test_translation_dataset_wraps_targets_and_drops_long_pairs(data_dir):
     for source, target in dataset.take(10):
         assert source.shape[1] in (32, 64) and source.shape == target.shape
         assert np.all(target[:, 0] == TOKENIZER.start_id)
+
+
+def test_hold_out_carves_a_fixed_validation_part_by_the_text():
+    texts_ = [f"text number {i}" for i in range(2000)]
+    pairs = tf.data.Dataset.from_tensor_slices((texts_, list(range(2000))))
+
+    def labels(dataset):
+        return [int(label) for _, label in dataset]
+
+    validation = labels(data.hold_out(pairs, 0.1, "validation"))
+    training = labels(data.hold_out(pairs, 0.1, "training"))
+    assert sorted(validation + training) == list(range(2000))
+    assert 150 < len(validation) < 250
+    # The part of a pair depends on its text alone, not on the order.
+    shuffled = labels(data.hold_out(pairs.shuffle(2000, seed=1), 0.1, "validation"))
+    assert sorted(shuffled) == validation
+    # The same text is always in the same part.
+    duplicates = tf.data.Dataset.from_tensor_slices(
+        ([texts_[validation[0]]] * 3, [7, 8, 9]))
+    assert labels(data.hold_out(duplicates, 0.1, "validation")) == [7, 8, 9]
+    assert data.hold_out(pairs, None, None) is pairs
+
+
+@pytest.mark.parametrize("validation_split, subset, message", [
+    (0.0, "training", "`validation_split`.*Received: validation_split=0.0"),
+    (1, "validation", "`validation_split`.*Received: validation_split=1"),
+    (True, "training", "`validation_split`.*Received: validation_split=True"),
+    (0.1, "both", "`subset`.*'training' or 'validation'.*Received: subset='both'"),
+    (None, "training", "`subset`.*Expected None.*Received: subset='training'"),
+])
+def test_hold_out_names_bad_arguments(validation_split, subset, message):
+    pairs = tf.data.Dataset.from_tensor_slices((["a"], [0]))
+    with pytest.raises(ValueError, match=message):
+        data.hold_out(pairs, validation_split, subset)
+
+
+def test_classifier_and_translator_validate_on_the_training_split(data_dir):
+    """`memzoo train` never looks at the test split of a labelled source:
+    its validation batches are the held-out part of the training split."""
+    def texts_of(batches):
+        # Whole texts (none is cut at these lengths), as bytes.
+        return {ids.numpy().tobytes() for ids in batches.unbatch()}
+
+    classifier = memzoo.TextClassifier.training_data(
+        {"vocab_size": 259, "num_classes": 3, "tokenizer": "byte"},
+        "tweet_sentiment", 64, 1000, 0, 3, data_dir,
+    )
+    translator = memzoo.Seq2SeqTranslator.training_data(
+        {"tokenizer": "byte"}, "gettext_translations/en_to_de", 16, 64, 0, 3,
+        data_dir,
+    )
+    test = texts_of(data.classification_dataset(
+        "tweet_sentiment", 64, split="test", max_length=1000, shuffle=False,
+        data_dir=data_dir).map(lambda ids, labels: ids))
+    for batches, sources in ((classifier, lambda x, y: x),
+                             (translator, lambda x, y: x[0])):
+        validation = texts_of(batches.validation.map(sources))
+        assert len(validation) > 40
+        training = texts_of(batches.train.take(40).map(sources))
+        assert len(training) > 500 and not validation & training
+    assert not texts_of(classifier.validation.map(lambda x, y: x)) & test
 
 
 def test_bad_bucket_boundaries():

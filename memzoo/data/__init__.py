@@ -18,6 +18,7 @@ from memzoo.data import tasks
 from memzoo.data.byte_tokenizer import ByteTokenizer
 from memzoo.data.pipelines import classification_dataset
 from memzoo.data.pipelines import finite_dataset
+from memzoo.data.pipelines import hold_out
 from memzoo.data.pipelines import language_model_dataset
 from memzoo.data.pipelines import translation_dataset
 from memzoo.data.pipelines import word_vectorizer

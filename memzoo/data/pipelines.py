@@ -123,6 +123,8 @@ def classification_dataset(
     text_feature=None,
     label_feature=None,
     shuffle_buffer_size=10_000,
+    validation_split=None,
+    subset=None,
 ):
     """Batches of `(token ids, label)` for a text classifier.
 
@@ -148,6 +150,11 @@ def classification_dataset(
         text_feature: str or `None`. The text feature of dict examples.
         label_feature: str or `None`. The label feature of dict examples.
         shuffle_buffer_size: int. Examples held by the shuffle buffer.
+        validation_split: float in (0, 1) or `None`. The fraction of the
+            split's examples set aside for validation, chosen by a hash of
+            the text (as in `hold_out`).
+        subset: `"training"` or `"validation"`, with `validation_split`:
+            which part of the split to batch.
 
     Returns:
         A `tf.data.Dataset` of `(int32 [batch, time], int64 [batch])`.
@@ -156,6 +163,7 @@ def classification_dataset(
     max_length = check_integer("max_length", max_length)
     tokenize = _tokenize_function(tokenizer)
     pairs = supervised_dataset(source, split, data_dir, text_feature, label_feature)
+    pairs = hold_out(pairs, validation_split, subset)
     if shuffle:
         pairs = pairs.shuffle(shuffle_buffer_size, seed=seed)
     examples = pairs.map(
@@ -180,6 +188,8 @@ def translation_dataset(
     seed=None,
     data_dir=None,
     shuffle_buffer_size=10_000,
+    validation_split=None,
+    subset=None,
 ):
     """Batches of `(source ids, target ids)` for a sequence-to-sequence model.
 
@@ -205,6 +215,9 @@ def translation_dataset(
         seed: int or `None`. The shuffling seed.
         data_dir: str or `None`. Where tensorflow-datasets keeps its data.
         shuffle_buffer_size: int. Pairs held by the shuffle buffer.
+        validation_split: float in (0, 1) or `None`. The fraction of the
+            split's pairs set aside for validation (see `hold_out`).
+        subset: `"training"` or `"validation"`, with `validation_split`.
 
     Returns:
         A `tf.data.Dataset` of `(int32 [batch, source time],
@@ -218,7 +231,8 @@ def translation_dataset(
         add_start=True,
         add_end=True,
     )
-    pairs = supervised_dataset(source, split, data_dir)
+    pairs = hold_out(supervised_dataset(source, split, data_dir),
+                     validation_split, subset)
     if shuffle:
         pairs = pairs.shuffle(shuffle_buffer_size, seed=seed)
     examples = pairs.map(
@@ -235,6 +249,66 @@ def translation_dataset(
         bucket_boundaries,
         lambda ids, target_ids: tf.maximum(tf.size(ids), tf.size(target_ids)),
     )
+
+
+def hold_out(pairs, validation_split, subset):
+    """The training or validation part of a dataset of `(text, target)`
+    pairs, as Keras's `validation_split` and `subset` carve a folder of
+    files.
+
+    A pair belongs to the validation part when a hash of its text falls in
+    the first `validation_split` of the hash's range: the parts are the same
+    on every read and every machine whatever the order of the pairs, and
+    texts that repeat land in the same part. With `validation_split=None`,
+    `pairs` are returned as they are.
+
+    Args:
+        pairs: a `tf.data.Dataset` of pairs whose first item is a string.
+        validation_split: float in (0, 1) or `None`.
+        subset: `"training"` or `"validation"`, with `validation_split`.
+
+    Returns:
+        A `tf.data.Dataset` of the chosen pairs.
+
+    Example:
+
+    ```python
+    pairs = tf.data.Dataset.from_tensor_slices(
+        ([f"text {i}" for i in range(100)], list(range(100))))
+    validation = memzoo.data.hold_out(pairs, 0.2, "validation")
+    training = memzoo.data.hold_out(pairs, 0.2, "training")
+    # about 20 and 80 pairs, none in both
+    ```
+    """
+    if validation_split is None:
+        if subset is not None:
+            raise ValueError(
+                "Invalid value for argument `subset`. Expected None without "
+                f"a validation_split. Received: subset={subset!r}"
+            )
+        return pairs
+    if isinstance(validation_split, bool) or not (
+            isinstance(validation_split, (int, float))
+            and 0 < validation_split < 1):
+        raise ValueError(
+            "Invalid value for argument `validation_split`. Expected a "
+            "fraction strictly between 0 and 1. Received: "
+            f"validation_split={validation_split!r}"
+        )
+    if subset not in ("training", "validation"):
+        raise ValueError(
+            "Invalid value for argument `subset`. Expected 'training' or "
+            f"'validation' with a validation_split. Received: subset={subset!r}"
+        )
+    buckets = 10_000
+    threshold = round(validation_split * buckets)
+    want_validation = subset == "validation"
+
+    def in_subset(text, target):
+        bucket = tf.strings.to_hash_bucket_fast(text, buckets)
+        return tf.equal(bucket < threshold, want_validation)
+
+    return pairs.filter(in_subset)
 
 
 def finite_dataset(dataset, name):

@@ -10,13 +10,21 @@ from memzoo.models import xla_speed
 from memzoo.models.presets import PresetMixin
 
 
+# The fraction of a labelled training split that `memzoo train` validates
+# on (by `memzoo.data.hold_out`), so that choosing among runs never sees the
+# test split.
+VALIDATION_SPLIT = 0.1
+
+
 class TrainingData(typing.NamedTuple):
     """What a family's `training_data()` gives `memzoo train`.
 
     Attributes:
         train: an endless `tf.data.Dataset` of `(x, y)` or `(x, y,
             sample_weight)` batches, the same for the same seed.
-        validation: a finite dataset of held-out batches.
+        validation: a finite dataset of batches not trained on: part of
+            the training split where the family can carve it
+            (`VALIDATION_SPLIT`), else the test split's first batches.
         count_pass: a callable giving the batches of one pass over the
             training split, or `None` for an endless stream (a memory task).
         config: dict. Config values the data decides (a word vocabulary

@@ -1,5 +1,19 @@
 """Presets of `BigLanguageModel` (byte-level: vocabulary 259)."""
 
+# The architecture of the presets trained on a corpus (shipped in
+# saved_models/): chosen by benchmarks/memory_study.py.
+_TRAINED_CONFIG = {
+    "vocab_size": 259,
+    "embedding_dim": 128,
+    "hidden_dim": 128,
+    "working_memory": 128,
+    "long_short_term_memory": 16,
+    "num_layers": 4,
+    "num_heads": 4,
+    "lstm_layers": 0,
+    "tokenizer": "byte",
+}
+
 PRESETS = {
     "biglm_tiny": {
         "description": (
@@ -59,16 +73,15 @@ PRESETS = {
             "Width 128, 4 blocks, window 128, 16 slots, no token LSTM; "
             "trained on Shakespeare's plays (shakespeare_plays)."
         ),
-        "config": {
-            "vocab_size": 259,
-            "embedding_dim": 128,
-            "hidden_dim": 128,
-            "working_memory": 128,
-            "long_short_term_memory": 16,
-            "num_layers": 4,
-            "num_heads": 4,
-            "lstm_layers": 0,
-            "tokenizer": "byte",
-        },
+        "config": dict(_TRAINED_CONFIG),
+    },
+    "biglm_python": {
+        "data": "python_stdlib",
+        "sequence_length": 256,
+        "description": (
+            "Width 128, 4 blocks, window 128, 16 slots, no token LSTM; "
+            "trained on the Python standard library's source (python_stdlib)."
+        ),
+        "config": dict(_TRAINED_CONFIG),
     },
 }

@@ -3,6 +3,7 @@
 from memzoo import data
 from memzoo.metrics import corpus_bleu
 from memzoo.metrics import translation_bleu
+from memzoo.models.zoo_model import VALIDATION_SPLIT
 from memzoo.models.zoo_model import TrainingData
 
 
@@ -19,17 +20,19 @@ def teacher_forcing(source_ids, target_ids):
 def training_data(model_class, config, data_source, batch_size,
                   sequence_length, seed, validation_batches, data_dir=None):
     """`translation_dataset` pairs of at most `sequence_length` tokens, with
-    teacher forcing."""
-    def pairs(name, shuffle):
+    teacher forcing; it validates on the `VALIDATION_SPLIT` of the training
+    split it does not train on."""
+    def pairs(subset, shuffle):
         return data.translation_dataset(
-            data_source, batch_size, split=name, max_length=sequence_length,
+            data_source, batch_size, split="train", max_length=sequence_length,
             shuffle=shuffle, seed=seed, data_dir=data_dir,
+            validation_split=VALIDATION_SPLIT, subset=subset,
         ).map(teacher_forcing)
 
-    train_pass = pairs("train", True)
+    train_pass = pairs("training", True)
     return TrainingData(
         train=train_pass.repeat(),
-        validation=pairs("test", False).take(validation_batches),
+        validation=pairs("validation", False).take(validation_batches),
         count_pass=lambda: sum(1 for _ in train_pass),
     )
 

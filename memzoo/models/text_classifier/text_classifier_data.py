@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from memzoo import data
+from memzoo.models.zoo_model import VALIDATION_SPLIT
 from memzoo.models.zoo_model import TrainingData
 
 
@@ -14,7 +15,8 @@ def training_data(model_class, config, data_source, batch_size,
     """`classification_dataset` batches of `data_source`, cut to
     `sequence_length` tokens with the config's tokenizer (bytes, or a word
     vocabulary); without one, a word vocabulary of `vocab_size` is adapted
-    on the source and becomes the model's `tokenizer`."""
+    on the source and becomes the model's `tokenizer`. It validates on the
+    `VALIDATION_SPLIT` of the training split it does not train on."""
     if isinstance(data_source, str):
         # Only the labelled tfds sources say their classes up front.
         import tensorflow_datasets as tfds
@@ -39,17 +41,18 @@ def training_data(model_class, config, data_source, batch_size,
         )
         overrides = {"tokenizer": tokenizer.get_vocabulary()}
 
-    def split(name, shuffle):
+    def part(subset, shuffle):
         return data.classification_dataset(
-            data_source, batch_size, tokenizer=tokenizer, split=name,
+            data_source, batch_size, tokenizer=tokenizer, split="train",
             max_length=sequence_length, shuffle=shuffle, seed=seed,
-            data_dir=data_dir,
+            data_dir=data_dir, validation_split=VALIDATION_SPLIT,
+            subset=subset,
         )
 
-    train_pass = split("train", True)
+    train_pass = part("training", True)
     return TrainingData(
         train=train_pass.repeat(),
-        validation=split("test", False).take(validation_batches),
+        validation=part("validation", False).take(validation_batches),
         count_pass=lambda: sum(1 for _ in train_pass),
         config=overrides,
     )
