@@ -18,7 +18,7 @@ def test_list_presets_names_the_registered_presets():
     assert names == sorted(names)
     assert {"lstm_lm_tiny", "lstm_lm_small"} <= set(names)
     assert memzoo.list_presets(memzoo.LSTMLanguageModel) == [
-        "lstm_lm_shakespeare", "lstm_lm_small", "lstm_lm_tiny"
+        "lstm_lm_python", "lstm_lm_shakespeare", "lstm_lm_small", "lstm_lm_tiny"
     ]
 
 

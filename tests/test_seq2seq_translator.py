@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -7,6 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import memzoo
+from memzoo import evaluation
 from memzoo.metrics import TokenAccuracy
 from memzoo.metrics import corpus_bleu
 from memzoo.metrics import translation_bleu
@@ -457,6 +460,86 @@ def test_trains_on_ted_hrlr_translate_through_tfds():
         history = model.fit(dataset, steps_per_epoch=2, shuffle=False, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert 0 <= history.history["accuracy"][0] <= 1
+
+
+# === Subword tokens: a SentencePiece model trained on the data ===
+
+
+def test_sentence_piece_tokenizer_gives_the_text_back():
+    rng = np.random.default_rng(0)
+    words = ("Open Save Close the file window as new folder %s… Datei öffnen "
+             "speichern schließen Fenster Ordner neu").split()
+    texts = [" ".join(rng.choice(words, rng.integers(2, 7)))
+             for _ in range(600)] + ["   "]
+    proto = memzoo.data.train_sentence_piece(texts, vocabulary_size=400)
+    assert proto == memzoo.data.train_sentence_piece(texts, vocabulary_size=400)
+    tokenizer = memzoo.data.SentencePieceTokenizer(proto)
+    unseen = ["Close the window ✓", "Übersetzung  mit zwei Leerzeichen", ""]
+    ids = tokenizer.tokenize(unseen, add_start=True, add_end=True)
+    assert all(row[0] == 1 and row[-1] == 2 for row in ids.to_list())
+    assert [t.decode() for t in tokenizer.detokenize(ids).numpy()] == unseen
+    # Padded ids (as a translator returns them) give the same texts.
+    assert tokenizer.detokenize(ids.to_tensor()).numpy().tolist() == [
+        t.encode() for t in unseen]
+    # Subwords: a frequent word is one token.
+    assert len(tokenizer.encode("Open the file")) == 3
+    assert memzoo.data.get_tokenizer(tokenizer.config()).proto == proto
+    with pytest.raises(ValueError, match="`proto`. Expected a serialized"):
+        memzoo.data.SentencePieceTokenizer(b"not a model")
+    with pytest.raises(ValueError, match="`tokenizer`. Expected .*Received: "
+                                         "a dict with keys \\['vocabulary'\\]"):
+        memzoo.data.get_tokenizer({"vocabulary": "x"})
+    with pytest.raises(ValueError, match="not trained yet.*`memzoo train` trains it"):
+        memzoo.Seq2SeqTranslator(**{**TINY, "tokenizer": "sentence_piece"}
+                                 ).translate("Hello")
+
+
+@pytest.mark.slow
+def test_memzoo_train_trains_a_sentence_piece_translator(tmp_path):
+    """`tokenizer="sentence_piece"`: memzoo train learns the subwords on the
+    training split, and the preset, the .keras file and the exported
+    `translate` signature all carry them."""
+    from memzoo import training
+
+    data_dir = str(tmp_path / "tfds")
+    metrics = training.train(
+        str(tmp_path / "run"), preset="translator_tiny",
+        overrides={"tokenizer": "sentence_piece", "source_vocab_size": 500,
+                   "target_vocab_size": 500},
+        steps=3, batch_size=8, sequence_length=16, validation_batches=1,
+        warmup_steps=1, jit_compile=False, data_dir=data_dir, verbose=0,
+    )
+    assert np.isfinite(metrics["validation_loss"])
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    tokenizer = model._text_tokenizer()
+    assert isinstance(tokenizer, memzoo.data.SentencePieceTokenizer)
+    assert 300 < tokenizer.vocabulary_size <= 500
+    assert len(tokenizer.encode("Open file")) < len("Open file")
+    sources = ["Open file", "Save as"]
+    translations = model.translate(sources, max_length=6)
+    preset = memzoo.Seq2SeqTranslator.from_preset(str(tmp_path / "run" / "preset"))
+    assert os.path.isfile(tmp_path / "run" / "preset" / "assets" / "sentence_piece.model")
+    assert preset.tokenizer == model.tokenizer
+    assert preset.translate(sources, max_length=6) == translations
+    scores = evaluation.evaluate(
+        preset, "gettext_translations/en_to_de", batch_size=8,
+        sequence_length=16, max_batches=1, data_dir=data_dir, baselines=True)
+    assert 0 <= scores["bleu"] <= 100 and scores["baseline_copy_source_bleu"] > 0
+
+    path = memzoo.export_saved_model(preset, str(tmp_path / "export"))
+    # The export needs tensorflow-text's ops, and nothing of memzoo.
+    script = (
+        "import sys, tensorflow as tf, tensorflow_text\n"
+        "assert 'memzoo' not in sys.modules\n"
+        f"served = tf.saved_model.load({path!r})\n"
+        "out = served.signatures['translate'](text=tf.constant(['Open file', "
+        "'Save as']), max_length=tf.constant(6))['translation']\n"
+        "print('|'.join(t.decode() for t in out.numpy()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, check=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout.strip().split("\n")[-1].split("|") == translations
 
 
 # === Presets and metrics ===

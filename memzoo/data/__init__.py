@@ -22,6 +22,8 @@ from memzoo.data.pipelines import hold_out
 from memzoo.data.pipelines import language_model_dataset
 from memzoo.data.pipelines import translation_dataset
 from memzoo.data.pipelines import word_vectorizer
+from memzoo.data.sentence_piece import SentencePieceTokenizer
+from memzoo.data.sentence_piece import train_sentence_piece
 from memzoo.data.streams import language_model_streams
 from memzoo.data.text_corpora import default_corpus_files
 from memzoo.data.text_corpora import python_stdlib_files

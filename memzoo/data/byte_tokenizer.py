@@ -40,9 +40,8 @@ class ByteTokenizer:
             ids = pieces.with_flat_values(self._bytes_to_ids(pieces.flat_values))
         else:
             ids = self._bytes_to_ids(pieces)
-        if add_start or add_end:
-            ids = self._add_special_ids(ids, add_start, add_end)
-        return ids
+        return with_special_ids(ids, self.start_id if add_start else None,
+                                self.end_id if add_end else None)
 
     def detokenize(self, ids):
         """Ids `[..., time]` (dense or ragged) -> `tf.string` `[...]`.
@@ -72,16 +71,19 @@ class ByteTokenizer:
         values = tf.reshape(values, tf.shape(single_bytes))
         return tf.cast(values, tf.int32) + self.num_special_ids
 
-    def _add_special_ids(self, ids, add_start, add_end):
-        parts = []
-        if isinstance(ids, tf.RaggedTensor):
-            rows = ids.nrows()
-            marker_shape = tf.stack([rows, 1])
-        else:
-            marker_shape = [1]
-        if add_start:
-            parts.append(tf.fill(marker_shape, np.int32(self.start_id)))
-        parts.append(ids)
-        if add_end:
-            parts.append(tf.fill(marker_shape, np.int32(self.end_id)))
-        return tf.concat(parts, axis=-1)
+
+def with_special_ids(ids, start_id=None, end_id=None):
+    """Ids `[time]` or ragged `[batch, (time)]` with `start_id` before and
+    `end_id` after each row (`None`: not added)."""
+    if start_id is None and end_id is None:
+        return ids
+    if isinstance(ids, tf.RaggedTensor):
+        marker_shape = tf.stack([ids.nrows(), 1])
+    else:
+        marker_shape = [1]
+    parts = [ids]
+    if start_id is not None:
+        parts.insert(0, tf.fill(marker_shape, np.int32(start_id)))
+    if end_id is not None:
+        parts.append(tf.fill(marker_shape, np.int32(end_id)))
+    return tf.concat(parts, axis=-1)

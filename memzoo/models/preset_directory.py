@@ -2,11 +2,12 @@
 
 A preset directory holds the model's config (`config.json`), its weights
 (`model.weights.h5`), its assets (`assets/vocabulary.txt`, a word
-vocabulary) and `metadata.json`, which records, besides the versions and the
+vocabulary, or `assets/sentence_piece.model`, a subword model) and `metadata.json`, which records, besides the versions and the
 caller's notes, the sha256 of every other file. `memzoo.models.presets`
 builds `save_to_preset()` and `from_preset()` on these functions.
 """
 
+import base64
 import datetime
 import hashlib
 import json
@@ -24,6 +25,7 @@ WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
 ASSETS_DIR = "assets"
 VOCABULARY_FILE = f"{ASSETS_DIR}/vocabulary.txt"
+SENTENCE_PIECE_FILE = f"{ASSETS_DIR}/sentence_piece.model"
 
 
 def write_preset(model, preset_dir, metadata=None):
@@ -173,6 +175,12 @@ def read_config(preset):
         # One token per line, the first the padding "": the last line break
         # ends the last token rather than starting another.
         model_config["tokenizer"] = text.removesuffix("\n").split("\n")
+    if isinstance(tokenizer, dict) and "sentence_piece_file" in tokenizer:
+        with open(path_in(preset, tokenizer["sentence_piece_file"]), "rb") as f:
+            proto = f.read()
+        model_config["tokenizer"] = {
+            "sentence_piece": base64.b64encode(proto).decode("ascii")
+        }
     return {**config, "config": model_config}
 
 
@@ -213,8 +221,15 @@ def _check_new_folder(preset_dir):
 
 
 def _write_assets(folder, model_config):
-    """Moves a word vocabulary out of the model's config into `assets/`."""
+    """Moves a word vocabulary or a SentencePiece model out of the model's
+    config into `assets/`."""
     vocabulary = model_config.get("tokenizer")
+    if isinstance(vocabulary, dict) and "sentence_piece" in vocabulary:
+        os.mkdir(os.path.join(folder, ASSETS_DIR))
+        with open(os.path.join(folder, SENTENCE_PIECE_FILE), "wb") as f:
+            f.write(base64.b64decode(vocabulary["sentence_piece"]))
+        return {**model_config,
+                "tokenizer": {"sentence_piece_file": SENTENCE_PIECE_FILE}}
     if not isinstance(vocabulary, (list, tuple)):
         return model_config
     broken = [token for token in vocabulary if "\n" in token]

@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
+from memzoo.data.sentence_piece import TRAINED_ON_DATA
 from memzoo.layers import Dropout
 from memzoo.metrics import TokenAccuracy
 from memzoo.models.presets import register_presets
@@ -51,7 +52,11 @@ class Seq2SeqTranslator(Translation, ZooModel):
         attention: `"luong"` or `"bahdanau"`. The attention score.
         num_layers: int. Stacked LSTMs in the encoder and in the decoder.
         dropout: float. Dropout rate after the embeddings and each LSTM.
-        tokenizer: `None` or `"byte"`. Lets `translate()` take strings.
+        tokenizer: what lets `translate()` take strings, on both sides:
+            `None`, `"byte"`, or subwords, `{"sentence_piece": <model in
+            base64>}` (`memzoo.data.SentencePieceTokenizer.config()`).
+            `"sentence_piece"` asks `memzoo train` to train one of
+            `target_vocab_size` pieces on the training split.
         **kwargs: `keras.Model` arguments such as `name` and `dtype`.
 
     Example:
@@ -307,6 +312,8 @@ class Seq2SeqTranslator(Translation, ZooModel):
         return source_ids, target_ids
 
 def _check_tokenizer(tokenizer, source_vocab_size, target_vocab_size):
+    if tokenizer == TRAINED_ON_DATA:
+        return
     instance = get_tokenizer(tokenizer)
     if instance is None:
         return

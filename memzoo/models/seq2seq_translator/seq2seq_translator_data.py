@@ -1,6 +1,7 @@
 """How a `Seq2SeqTranslator` reads sentence pairs, and what it is scored on."""
 
 from memzoo import data
+from memzoo.data.sentence_piece import TRAINED_ON_DATA
 from memzoo.metrics import corpus_bleu
 from memzoo.metrics import translation_bleu
 from memzoo.models.zoo_model import VALIDATION_SPLIT
@@ -21,12 +22,28 @@ def training_data(model_class, config, data_source, batch_size,
                   sequence_length, seed, validation_batches, data_dir=None):
     """`translation_dataset` pairs of at most `sequence_length` tokens, with
     teacher forcing; it validates on the `VALIDATION_SPLIT` of the training
-    split it does not train on."""
+    split it does not train on. With `tokenizer="sentence_piece"` a
+    SentencePiece model of `target_vocab_size` pieces is first trained on the
+    texts of both sides it trains on, and becomes the model's `tokenizer`."""
+    tokenizer, overrides = config.get("tokenizer") or "byte", {}
+    if tokenizer == TRAINED_ON_DATA:
+        training_pairs = data.hold_out(
+            data.supervised_dataset(data_source, "train", data_dir),
+            VALIDATION_SPLIT, "training",
+        )
+        proto = data.train_sentence_piece(
+            (text for pair in training_pairs.as_numpy_iterator() for text in pair),
+            config["target_vocab_size"],
+        )
+        tokenizer = data.SentencePieceTokenizer(proto)
+        overrides = {"tokenizer": tokenizer.config()}
+
     def pairs(subset, shuffle):
         return data.translation_dataset(
-            data_source, batch_size, split="train", max_length=sequence_length,
-            shuffle=shuffle, seed=seed, data_dir=data_dir,
-            validation_split=VALIDATION_SPLIT, subset=subset,
+            data_source, batch_size, tokenizer=tokenizer, split="train",
+            max_length=sequence_length, shuffle=shuffle, seed=seed,
+            data_dir=data_dir, validation_split=VALIDATION_SPLIT,
+            subset=subset,
         ).map(teacher_forcing)
 
     train_pass = pairs("training", True)
@@ -34,6 +51,7 @@ def training_data(model_class, config, data_source, batch_size,
         train=train_pass.repeat(),
         validation=pairs("validation", False).take(validation_batches),
         count_pass=lambda: sum(1 for _ in train_pass),
+        config=overrides,
     )
 
 
@@ -43,9 +61,11 @@ def evaluate_held_out(model, data_source, split="test", batch_size=32,
     """Loss, token accuracy and sacrebleu BLEU of the translations; the
     baseline is the source copied as its own translation."""
     model._require_data(data_source)
+    tokenizer = (data.ByteTokenizer() if model.tokenizer is None
+                 else model._text_tokenizer())
     dataset = data.translation_dataset(
-        data_source, batch_size, split=split, max_length=sequence_length,
-        shuffle=False, data_dir=data_dir,
+        data_source, batch_size, tokenizer=tokenizer, split=split,
+        max_length=sequence_length, shuffle=False, data_dir=data_dir,
     ).map(teacher_forcing)
     if max_batches is not None:
         dataset = dataset.take(max_batches)
@@ -53,7 +73,6 @@ def evaluate_held_out(model, data_source, split="test", batch_size=32,
     model.compile(jit_compile=False)
     results = model.evaluate(dataset, verbose=0, return_dict=True)
     # BLEU on the very pairs of the batches: the texts, back from their ids.
-    tokenizer = data.ByteTokenizer()
     sources, references = [], []
     for (source_ids, target_input_ids), _ in dataset:
         sources.extend(_texts(tokenizer, source_ids))
@@ -73,5 +92,5 @@ def evaluate_held_out(model, data_source, split="test", batch_size=32,
 
 
 def _texts(tokenizer, ids):
-    """Strings of byte-token ids (padding, start and end ids stand for nothing)."""
+    """Strings of token ids (padding, start and end ids stand for nothing)."""
     return [t.decode("utf-8", "replace") for t in tokenizer.detokenize(ids).numpy()]

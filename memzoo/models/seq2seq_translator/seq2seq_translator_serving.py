@@ -3,7 +3,6 @@
 import numpy as np
 import tensorflow as tf
 
-from memzoo.data import get_tokenizer
 from memzoo.models import serving
 
 
@@ -23,9 +22,15 @@ def add_serving_endpoints(model, archive, limits):
     ones = np.ones([1, 8], np.int32)
     requests = {"serving_default": {"source_ids": ones, "target_ids": ones}}
     if model.tokenizer is not None:
+        tokenizer = model._text_tokenizer()
+        if hasattr(tokenizer, "module"):
+            # A SentencePiece model is a tensorflow-text resource, which
+            # the export must carry.
+            archive.track(tokenizer.module)
+
         def translate(text, max_length):
             # Tokenized once more for the check, which decoding waits for.
-            lengths = get_tokenizer(model.tokenizer).tokenize(text).row_lengths()
+            lengths = tokenizer.tokenize(text).row_lengths()
             text = serving.checked_texts(text, lengths, "text", limits)
             max_length = serving.after([serving.assert_in_range(
                 max_length, 1, limits["max_new_tokens"], "max_length", "max_new_tokens",

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.data import get_tokenizer
+from memzoo.data.sentence_piece import TRAINED_ON_DATA
 from memzoo.models.language_model import _is_list_of_strings
 from memzoo.models.seq2seq_translator.translation_search import END_ID
 from memzoo.models.seq2seq_translator.translation_search import PADDING_ID
@@ -206,6 +207,13 @@ class Translation:
         return padded_ids(inputs, "inputs", self.source_vocab_size)
 
     def _text_tokenizer(self):
+        if self.tokenizer == TRAINED_ON_DATA:
+            raise ValueError(
+                "Invalid value for argument `inputs`. Expected token ids, "
+                "since this Seq2SeqTranslator's SentencePiece model is not "
+                "trained yet (tokenizer='sentence_piece': `memzoo train` "
+                "trains it on the data). Received: strings"
+            )
         tokenizer = get_tokenizer(self.tokenizer)
         if tokenizer is None:
             raise ValueError(
