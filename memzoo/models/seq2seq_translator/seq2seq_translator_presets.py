@@ -1,4 +1,5 @@
-"""Presets of `Seq2SeqTranslator` (byte-level: both vocabularies 259)."""
+"""Presets of `Seq2SeqTranslator`: over bytes (both vocabularies 259) or
+SentencePiece subwords."""
 
 PRESETS = {
     "translator_tiny": {
@@ -21,21 +22,23 @@ PRESETS = {
     },
     "translator_en_de": {
         "data": "gettext_translations/en_to_de",
-        # Bytes per sentence: longer pairs are left out.
-        "sequence_length": 64,
+        # Subword tokens per sentence: longer pairs are left out.
+        "sequence_length": 48,
         "description": (
-            "Two 256-unit LSTMs on each side with Luong attention over bytes, "
-            "for English to German ('gettext_translations/en_to_de')."
+            "A 256-unit LSTM on each side with Luong attention over 4,000 "
+            "SentencePiece subwords shared by both languages (trained on the "
+            "training split), for English to German "
+            "('gettext_translations/en_to_de')."
         ),
         "config": {
-            "source_vocab_size": 259,
-            "target_vocab_size": 259,
+            "source_vocab_size": 4000,
+            "target_vocab_size": 4000,
             "embedding_dim": 64,
             "hidden_dim": 256,
             "attention": "luong",
-            "num_layers": 2,
+            "num_layers": 1,
             "dropout": 0.1,
-            "tokenizer": "byte",
+            "tokenizer": "sentence_piece",
         },
     },
 }
