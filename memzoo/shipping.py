@@ -186,7 +186,7 @@ CARD_NOTES = {
         "targets": (("accuracy", ">=", 0.76), BEATS_MAJORITY_CLASS),
         "not_for": (
             "It sorts English tweets into negative, neutral and positive "
-            "from their words (a 20,000-word vocabulary learned from the "
+            "from their words (an 8,000-word vocabulary learned from the "
             "training tweets; other words are unknown to it). It reads no "
             "sarcasm it was not shown, knows no other language, and its "
             "labels come from the aggregated corpora it was trained on, "

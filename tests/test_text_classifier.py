@@ -218,7 +218,7 @@ def test_presets_build_and_read_texts_longer_than_the_window():
     topics = memzoo.TextClassifier.from_preset("topics_memory", load_weights=False,
                                                hidden_dim=16)
     window = topics.working_memory
-    assert topics(padded_ids(2, length=3 * window, vocab_size=20000)).shape == (2, 5)
+    assert topics(padded_ids(2, length=3 * window, vocab_size=8000)).shape == (2, 5)
 
 
 def test_imdb_reviews_through_tfds_mock_data_trains_the_model():

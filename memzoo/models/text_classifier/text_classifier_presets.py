@@ -16,10 +16,10 @@ PRESETS = {
         "description": (
             "The seeds' sentiment model, Embedding -> LSTM(128) -> Dense"
             "(softmax), over the words of tweets: negative, neutral, positive "
-            "(tweet_sentiment; vocabulary of 20,000 words)."
+            "(tweet_sentiment; vocabulary of 8,000 words)."
         ),
         "config": {
-            "vocab_size": 20000,
+            "vocab_size": 8000,
             "embedding_dim": 64,
             "hidden_dim": 128,
             "num_classes": 3,
@@ -34,10 +34,10 @@ PRESETS = {
         "description": (
             "Reads whole news articles (hundreds of words) through 2 memory "
             "blocks, window 64 words, 16 slots; mean-pooled into 5 topics "
-            "(bbc_news; vocabulary of 20,000 words)."
+            "(bbc_news; vocabulary of 8,000 words)."
         ),
         "config": {
-            "vocab_size": 20000,
+            "vocab_size": 8000,
             "embedding_dim": 64,
             "hidden_dim": 64,
             "num_classes": 5,
