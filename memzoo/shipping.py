@@ -122,10 +122,11 @@ CARD_NOTES = {
             "It writes Shakespeare-like bytes with a character model's "
             "grasp of words and none of sense: a demo and a baseline, not a "
             "writer. It knows no text but the plays, and bytes outside "
-            "ASCII are rare in them. It was trained on windows of 256 bytes "
-            "from a fresh state, and its memory slots carried further than "
-            "that hurt, as the stream score and the probe show: for long "
-            "text, reset its state every 256 bytes (or read windows)."
+            "ASCII are rare in them. It was trained on streams of 1,024 "
+            "bytes with its state carried, and reads long text best that "
+            "way (one stream, or a reset every thousand bytes or more, as "
+            "the probe shows); windows of 256 bytes from a fresh state, "
+            "which cut its memory short, score worse."
         ),
     },
     "lstm_lm_shakespeare": {
