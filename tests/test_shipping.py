@@ -27,7 +27,7 @@ SAVED_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)),
 # The presets shipped in saved_models/ (issue: "Prebuilt models").
 SHIPPED = ["biglm_python", "biglm_shakespeare", "co2_lstm", "lstm_lm_shakespeare",
            "ntm_associative_recall", "ntm_copy", "sentiment_lstm", "sunspots_lstm",
-           "topics_memory"]
+           "topics_memory", "translator_en_de"]
 MAX_SAVED_MODELS_BYTES = 40 * 2**20
 
 
