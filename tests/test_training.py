@@ -85,12 +85,14 @@ def test_a_text_classifier_trains_on_its_presets_corpus(capsys, tmp_path):
     assert 0 <= metrics["validation_accuracy"] <= 1
     assert "bits_per_character" not in " ".join(metrics)
     assert f"accuracy {metrics['validation_accuracy']:.4f}" in capsys.readouterr().out
-    # eval reads the run's data with the run's batch size and text length:
-    # its first 4 batches are the run's validation batches.
+    # eval reads the run's data with the run's batch size and text length
+    # (the test split; the run validated on a part of the training split).
     assert cli.main(["eval", "--model", str(output / "model.keras"),
                      "--max-batches", "4", "--baseline"]) == 0
     printed = capsys.readouterr().out
-    assert f"accuracy {metrics['validation_accuracy']:.4f}" in printed
+    scores = evaluation.evaluate(model, "tweet_sentiment", batch_size=8,
+                                 sequence_length=24, max_batches=4)
+    assert f"accuracy {scores['accuracy']:.4f}" in printed
     train_labels = np.concatenate([label for _, label in data.supervised_dataset(
         "tweet_sentiment", "train").batch(4096)])
     test_labels = np.concatenate([label for _, label in data.supervised_dataset(
@@ -152,12 +154,14 @@ def test_a_translator_trains_on_real_sentence_pairs(capsys, tmp_path):
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["config"]["data"] == "gettext_translations/en_to_de"
     assert 0 <= metrics["validation_accuracy"] <= 1
-    # eval: the run's validation pairs again, and BLEU of their translations,
+    # eval: the test split's first pairs, and BLEU of their translations,
     # decoded back from the ids to the very texts of the corpus.
     assert cli.main(["eval", "--model", str(output / "model.keras"),
                      "--max-batches", "2", "--baseline"]) == 0
     printed = capsys.readouterr().out
-    assert f"token accuracy {metrics['validation_accuracy']:.4f}" in printed
+    scores = evaluation.evaluate(model, "gettext_translations/en_to_de",
+                                 batch_size=8, sequence_length=32, max_batches=2)
+    assert f"token accuracy {scores['token_accuracy']:.4f}" in printed
     pairs = [(source.numpy().decode(), target.numpy().decode())
              for source, target in data.supervised_dataset(
                  "gettext_translations/en_to_de", "test")
