@@ -370,6 +370,8 @@ def train_command(run):
               f"--learning-rate {run['learning_rate']:g}",
               f"--warmup-steps {run['warmup_steps']}",
               f"--seed {run['seed']}"]
+    if run.get("jit_compile") in (True, False):  # Given, not measured.
+        parts.append("--jit-compile" if run["jit_compile"] else "--no-jit-compile")
     if run.get("stateful"):
         parts.append(f"--stateful --stream-length {run['stream_length']}")
     elif preset_class(run["preset"]).trains_statefully_by_default:
