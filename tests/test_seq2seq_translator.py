@@ -484,6 +484,8 @@ def test_sentence_piece_tokenizer_gives_the_text_back():
     # Subwords: a frequent word is one token.
     assert len(tokenizer.encode("Open the file")) == 3
     assert memzoo.data.get_tokenizer(tokenizer.config()).proto == proto
+    with pytest.raises(ValueError, match="`vocabulary_size`.*Received: vocabulary_size=100"):
+        memzoo.data.train_sentence_piece(texts, vocabulary_size=100)
     with pytest.raises(ValueError, match="`proto`. Expected a serialized"):
         memzoo.data.SentencePieceTokenizer(b"not a model")
     with pytest.raises(ValueError, match="`tokenizer`. Expected .*Received: "

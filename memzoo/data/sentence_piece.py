@@ -10,6 +10,7 @@ import io
 import tensorflow as tf
 
 from memzoo.data.byte_tokenizer import with_special_ids
+from memzoo.validation import check_integer
 
 # The ids `ByteTokenizer` gives its special tokens, which the zoo's
 # translators and pipelines expect; the unknown id follows them (with byte
@@ -183,6 +184,11 @@ def train_sentence_piece(texts, vocabulary_size, max_sentence_length=4192):
         bytes: the model, for `SentencePieceTokenizer`.
     """
     import sentencepiece
+
+    # Byte fallback keeps a piece for each of the 256 bytes, beside the 4
+    # special ones.
+    vocabulary_size = check_integer("vocabulary_size", vocabulary_size,
+                                    minimum=UNKNOWN_ID + 1 + 256 + 1)
 
     def sentences():
         for text in texts:
