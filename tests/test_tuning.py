@@ -280,6 +280,15 @@ def test_bad_hypermodel_arguments(arguments, message):
         tuning.MemoryHyperModel(**arguments)
 
 
+def test_the_sequence_length_defaults_as_for_memzoo_train():
+    # `memzoo tune` passes None when --sequence-length is not given.
+    assert tuning.MemoryHyperModel(sequence_length=None).sequence_length == 128
+    assert tuning.MemoryHyperModel(
+        preset="biglm_shakespeare", sequence_length=None).sequence_length == 256
+    assert tuning.MemoryHyperModel(
+        preset="biglm_shakespeare", sequence_length=64).sequence_length == 64
+
+
 def test_the_hypermodel_draws_the_sizes_from_hp():
     hypermodel = tuning.MemoryHyperModel(
         working_memory_range=(8, 64), long_short_term_memory_choices=[0, 4],

@@ -48,8 +48,9 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         epochs: int. Keras epochs the steps are split into (validation
             after each; Hyperband's unit of budget).
         batch_size: int. Sequences per step.
-        sequence_length: int. Tokens per sequence (a memory task sets its
-            own).
+        sequence_length: int or `None`. Tokens per sequence (`None`: the
+            preset's, else 128, as for `memzoo train`; a memory task sets
+            its own).
         warmup_steps: int. Steps of linear learning-rate warm-up.
         validation_batches: int. Held-out batches per validation.
         jit_compile: bool. Compile the training step with XLA.
@@ -92,7 +93,7 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         steps=200,
         epochs=4,
         batch_size=32,
-        sequence_length=128,
+        sequence_length=None,
         warmup_steps=20,
         validation_batches=20,
         jit_compile=True,
@@ -140,6 +141,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
                 f"epochs={epochs!r}"
             )
         self.batch_size = check_integer("batch_size", batch_size)
+        if sequence_length is None:
+            sequence_length = get_preset(preset).get("sequence_length") or 128
         self.sequence_length = check_integer(
             "sequence_length", sequence_length, minimum=2
         )
