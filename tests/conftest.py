@@ -76,7 +76,7 @@ def pytest_collection_modifyitems(items):
 
 
 _LONG_TESTS_FIRST = ("tests.test_training", "tests.test_tuning",
-                     "tests.test_readme")
+                     "tests.test_notebooks", "tests.test_readme")
 
 
 def pytest_runtest_setup(item):
