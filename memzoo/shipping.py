@@ -150,8 +150,12 @@ CARD_NOTES = {
     "lstm_lm_python": {
         "compare": "biglm_python",
         "not_for": (
-            "It is the baseline of biglm_python, trained for the same time "
-            "on the same machine; use biglm_python to complete code."
+            "It was trained as the baseline of biglm_python, and at this size "
+            "and budget it reads Python better (the table above). It "
+            "continues Python source byte by byte: it knows the standard "
+            "library's idioms and layout, not what a program means, and its "
+            "completions are not checked by anything (they may not parse); "
+            "it saw no other language or library."
         ),
     },
     "translator_en_de": {

@@ -25,9 +25,9 @@ from tests.test_training import command_output
 SAVED_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                             "saved_models")
 # The presets shipped in saved_models/ (issue: "Prebuilt models").
-SHIPPED = ["biglm_python", "biglm_shakespeare", "co2_lstm", "lstm_lm_shakespeare",
-           "ntm_associative_recall", "ntm_copy", "sentiment_lstm", "sunspots_lstm",
-           "topics_memory", "translator_en_de"]
+SHIPPED = ["biglm_python", "biglm_shakespeare", "co2_lstm", "lstm_lm_python",
+           "lstm_lm_shakespeare", "ntm_associative_recall", "ntm_copy",
+           "sentiment_lstm", "sunspots_lstm", "topics_memory", "translator_en_de"]
 MAX_SAVED_MODELS_BYTES = 40 * 2**20
 
 
