@@ -42,7 +42,8 @@ test-seeds: $(STAMP)
 	$(BIN)/python tests/seed_sweep.py -- -n 2 --dist loadgroup
 
 # Runs notebooks/ on their full settings and saves them with their outputs
-# (what is committed; ~25 min on 2 CPU cores). The tests run them tiny.
+# (what is committed; about 15 min on one core, 12 of them the tune grid of
+# 02_memory_sizes). The tests run them on tiny settings.
 notebooks: $(STAMP)
 	$(BIN)/python notebooks/execute.py
 
