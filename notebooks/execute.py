@@ -31,18 +31,12 @@ def execute(path, tiny=False, timeout=1800):
     its folder: the notebook with its outputs (an error in a cell raises
     `nbclient.exceptions.CellExecutionError`)."""
     notebook = nbformat.read(path, as_version=4)
-    previous = os.environ.get("MEMZOO_NOTEBOOKS")
-    os.environ["MEMZOO_NOTEBOOKS"] = "tiny" if tiny else "full"
-    try:
-        nbclient.NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3",
-            resources={"metadata": {"path": os.path.dirname(path)}},
-        ).execute()
-    finally:
-        if previous is None:
-            del os.environ["MEMZOO_NOTEBOOKS"]
-        else:
-            os.environ["MEMZOO_NOTEBOOKS"] = previous
+    # The kernel's environment: this process's, and the settings to run.
+    environment = dict(os.environ, MEMZOO_NOTEBOOKS="tiny" if tiny else "full")
+    nbclient.NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3",
+        resources={"metadata": {"path": os.path.dirname(path)}},
+    ).execute(env=environment)
     return notebook
 
 
@@ -53,8 +47,12 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true",
                         help="tiny settings; the notebooks are not written")
     args = parser.parse_args(argv)
-    paths = ([os.path.join(HERE, name) for name in args.notebooks]
-             or notebook_paths())
+    known = {os.path.basename(path): path for path in notebook_paths()}
+    for name in args.notebooks:
+        if name not in known:
+            parser.error(f"argument notebooks: expected one of {sorted(known)}. "
+                         f"Received: {name!r}")
+    paths = [known[name] for name in args.notebooks] or list(known.values())
     for path in paths:
         start = time.time()
         notebook = execute(path, tiny=args.tiny)

@@ -48,6 +48,7 @@ from memzoo.training.callbacks import tokens_per_batch
 from memzoo.training.checkpoint import AtomicBackupAndRestore
 from memzoo.training.config import STREAM_WINDOWS
 from memzoo.training.config import TrainingConfig
+from memzoo.training.config import check_sequence_length
 from memzoo.training.config import check_stateful
 from memzoo.training.config import check_stream_length
 from memzoo.training.distribution import STRATEGIES

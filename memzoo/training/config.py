@@ -51,11 +51,8 @@ class TrainingConfig:
             self.steps = 1000
         preset = get_preset(self.preset)
         self.batch_size = check_integer("batch_size", self.batch_size)
-        if self.sequence_length is None:
-            self.sequence_length = preset.get("sequence_length") or 128
-        self.sequence_length = check_integer(
-            "sequence_length", self.sequence_length, minimum=2
-        )
+        self.sequence_length = check_sequence_length(self.sequence_length,
+                                                     self.preset)
         self.backup_every = check_integer("backup_every", self.backup_every)
         self.validation_batches = check_integer(
             "validation_batches", self.validation_batches
@@ -130,6 +127,14 @@ def check_stateful(stateful):
             f"None (the model family's default). Received: stateful={stateful!r}"
         )
     return stateful
+
+
+def check_sequence_length(sequence_length, preset):
+    """Tokens per training sequence: `sequence_length` checked, `None` for
+    the preset's (its `sequence_length`), else 128."""
+    if sequence_length is None:
+        sequence_length = get_preset(preset).get("sequence_length") or 128
+    return check_integer("sequence_length", sequence_length, minimum=2)
 
 
 def check_stream_length(stream_length, sequence_length):

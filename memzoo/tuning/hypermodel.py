@@ -141,11 +141,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
                 f"epochs={epochs!r}"
             )
         self.batch_size = check_integer("batch_size", batch_size)
-        if sequence_length is None:
-            sequence_length = get_preset(preset).get("sequence_length") or 128
-        self.sequence_length = check_integer(
-            "sequence_length", sequence_length, minimum=2
-        )
+        self.sequence_length = training.check_sequence_length(
+            sequence_length, preset)
         self.warmup_steps = check_integer("warmup_steps", warmup_steps, minimum=0)
         self.validation_batches = check_integer(
             "validation_batches", validation_batches
