@@ -189,6 +189,49 @@ def test_xla_compiled_call_streams_like_eager():
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-4)
 
 
+@pytest.mark.parametrize("config", EDGE_CONFIGS.values(), ids=EDGE_CONFIGS.keys())
+def test_memory_weights_are_the_same_in_one_call_and_in_chunks(config):
+    model = perturbed_model(**config)
+    ids = random_ids(2, 40)
+    logits, weights = model(ids, return_memory_weights=True)
+    np.testing.assert_allclose(logits, model(ids), atol=1e-6)
+    assert len(weights) == model.num_layers
+    state, start, pieces = model.get_initial_state(2), 0, []
+    for size in (7, 13, 1, 19):
+        _, state, chunk_weights = model(
+            ids[:, start : start + size], initial_state=state,
+            return_state=True, return_memory_weights=True,
+        )
+        pieces.append(chunk_weights)
+        start += size
+    segment = model.segment_length or model.working_memory
+    for layer, block_weights in enumerate(weights):
+        attention = np.concatenate(
+            [np.asarray(piece[layer]["attention"]) for piece in pieces], axis=2
+        )
+        assert attention.shape == (2, model.num_heads, 40, model.working_memory)
+        np.testing.assert_allclose(attention, block_weights["attention"],
+                                   atol=1e-5)
+        if not model.long_short_term_memory:
+            assert sorted(block_weights) == ["attention"]
+            continue
+        # Each row's gates of the segments written, whatever the chunks.
+        for name in ("forget_gate", "input_gate"):
+            def written(weights, row):
+                gates = np.asarray(weights[name])[row]
+                return gates[np.asarray(weights["written"])[row]]
+            for row in range(2):
+                gates = written(block_weights, row)
+                assert gates.shape == (40 // segment,
+                                       model.long_short_term_memory,
+                                       model.hidden_dim)
+                np.testing.assert_allclose(
+                    np.concatenate([written(piece[layer], row)
+                                    for piece in pieces]),
+                    gates, atol=1e-5)
+                assert 0 <= gates.min() and gates.max() <= 1
+
+
 def test_state_without_slots_has_no_slot_parts():
     model = make_model(long_short_term_memory=0, lstm_layers=0, num_layers=1)
     assert sorted(model.get_initial_state(1)) == [

@@ -13,8 +13,9 @@ def inputs(batch_size, length, features=8, seed=0):
     return rng.normal(size=(batch_size, length, features)).astype("float32")
 
 
-def reference_window_attention(layer, x):
-    """Full-length attention with a band mask: what the blocked layer computes."""
+def reference_window_attention(layer, x, return_weights=False):
+    """Full-length attention with a band mask: what the blocked layer computes
+    (and its weights `[batch, heads, query, key]`)."""
     length = x.shape[1]
     positions = np.arange(length)
     queries = layers.apply_rotary_embedding(layer.query_dense(x), positions)
@@ -26,7 +27,8 @@ def reference_window_attention(layer, x):
     scores = np.where(band, scores, -np.inf)
     weights = np.exp(scores - scores.max(-1, keepdims=True))
     weights /= weights.sum(-1, keepdims=True)
-    return layer.output_dense(np.einsum("bhqs,bshk->bqhk", weights, values))
+    outputs = layer.output_dense(np.einsum("bhqs,bshk->bqhk", weights, values))
+    return (outputs, weights) if return_weights else outputs
 
 
 def window_layer(window, features=8):
@@ -62,6 +64,32 @@ def test_window_attention_reaches_back_through_the_cache(window):
     np.testing.assert_allclose(np.concatenate(pieces, 1), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("window", [1, 4, 9])
+@pytest.mark.parametrize("chunks", [(30,), (1, 6, 2, 13, 8)])
+def test_window_attention_scores_are_the_weights_on_each_token_back(window,
+                                                                  chunks):
+    layer = window_layer(window)
+    x = inputs(2, 30)
+    _, dense = reference_window_attention(layer, x, return_weights=True)
+    # Dense weights [.., t, s] read at s = t - j; 0 before the stream's start.
+    queries, back = np.arange(30)[:, None], np.arange(window)[None, :]
+    expected = np.where(queries >= back,
+                        dense[..., queries, np.maximum(queries - back, 0)], 0.0)
+    cache, fill, pieces, start = layer.get_initial_state(2), 0, [], 0
+    for size in chunks:
+        outputs, cache, scores = layer(
+            x[:, start : start + size], cache, np.full(2, fill, "int32"),
+            return_attention_scores=True,
+        )
+        assert scores.shape == (2, 2, size, window)
+        pieces.append(scores)
+        start += size
+        fill = min(fill + size, window - 1)
+    scores = np.concatenate(pieces, axis=2)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+
+
 def test_window_attention_scores_stay_blocked():
     # 4096 tokens with a window of 8: a full score matrix would hold
     # 4096 * 4096 * 2 heads = 33.5M floats; the blocked one holds 4096 * 15 * 2.
@@ -85,10 +113,11 @@ def slots_layer(num_slots=3, segment_length=4, features=8):
 
 
 def reference_memory_slots(layer, x, queries):
-    """A Python loop over segments with a plain softmax over each segment."""
+    """A Python loop over segments with a plain softmax over each segment:
+    the reads, the last slots, and each write's forget and input gates."""
     segment = layer.segment_length
     slots = layer.get_initial_state(x.shape[0])["slots"]
-    reads = []
+    reads, forget_gates, input_gates = [], [], []
     for start in range(0, x.shape[1], segment):
         reads.append(
             layer._read(
@@ -105,8 +134,14 @@ def reference_memory_slots(layer, x, queries):
         weights = np.exp(scores - scores.max(-1, keepdims=True))
         weights /= weights.sum(-1, keepdims=True)
         attended = np.einsum("bhms,bshk->bhmk", weights, layer.write_value(tokens))
-        slots = layer._lstm_update(slots, layer.write_output(attended))
-    return np.concatenate(reads, axis=1), slots
+        candidate_input = layer.write_output(attended)
+        gates = np.asarray(layer.gates(np.concatenate([slots, candidate_input], -1)))
+        forget, input_gate, candidate = np.split(gates, 3, axis=-1)
+        forget, input_gate = 1 / (1 + np.exp(-forget)), 1 / (1 + np.exp(-input_gate))
+        forget_gates.append(forget)
+        input_gates.append(input_gate)
+        slots = forget * slots + (1 - forget) * input_gate * np.tanh(candidate)
+    return np.concatenate(reads, axis=1), slots, (forget_gates, input_gates)
 
 
 @pytest.mark.parametrize("segment_length", [1, 4, 7])
@@ -117,7 +152,7 @@ def test_memory_slots_match_a_loop_over_segments(segment_length, chunks,
     # `None` says the first chunk starts a segment (the reshape path).
     layer = slots_layer(segment_length=segment_length)
     x, queries = inputs(2, 26, seed=1), inputs(2, 26, seed=2)
-    expected_reads, expected_slots = reference_memory_slots(layer, x, queries)
+    expected_reads, expected_slots, _ = reference_memory_slots(layer, x, queries)
     state, position, pieces, start = layer.get_initial_state(2), 0, [], 0
     for size in chunks:
         positions = np.full(2, position, "int32")
@@ -130,6 +165,35 @@ def test_memory_slots_match_a_loop_over_segments(segment_length, chunks,
         position = (position + size) % segment_length
     np.testing.assert_allclose(np.concatenate(pieces, 1), expected_reads, atol=1e-5)
     np.testing.assert_allclose(state["slots"], expected_slots, atol=1e-5)
+
+
+@pytest.mark.parametrize("segment_length", [1, 4, 7])
+@pytest.mark.parametrize("chunks", [(26,), (3, 1, 9, 13), (1,) * 26])
+def test_memory_slots_report_the_gates_of_every_write(segment_length, chunks):
+    layer = slots_layer(segment_length=segment_length)
+    x, queries = inputs(2, 26, seed=1), inputs(2, 26, seed=2)
+    _, _, (forget, input_gate) = reference_memory_slots(layer, x, queries)
+    state, position, start = layer.get_initial_state(2), 0, 0
+    written_forget, written_input = [], []
+    for size in chunks:
+        positions = None if start == 0 else np.full(2, position, "int32")
+        read, state, gates = layer(
+            x[:, start : start + size], queries[:, start : start + size], state,
+            positions, return_gates=True,
+        )
+        written = np.asarray(gates["written"])
+        assert gates["forget"].shape[:2] == written.shape
+        # Both rows are at the same place: they write the same segments.
+        np.testing.assert_array_equal(written[0], written[1])
+        for name, found in (("forget", written_forget), ("input", written_input)):
+            found.extend(np.moveaxis(np.asarray(gates[name])[:, written[0]], 1, 0))
+        start += size
+        position = (position + size) % segment_length
+    # One write per whole segment of the stream, in order, whatever the chunks.
+    assert len(written_forget) == 26 // segment_length
+    np.testing.assert_allclose(written_forget, forget, atol=1e-5)
+    np.testing.assert_allclose(written_input, input_gate, atol=1e-5)
+    assert 0 <= np.min(written_forget) and np.max(written_input) <= 1
 
 
 def test_memory_slots_stay_bounded_however_long_the_stream():

@@ -35,9 +35,13 @@ class MemoryBackbone(keras.layers.Layer):
         state: dict from `get_initial_state()`, or `None` for the start of
             a stream (the same, and faster: the slots know that every row
             starts a segment).
+        return_memory_weights: bool. Also return how each block used its
+            memory.
 
     Returns:
-        `(outputs [batch, time, hidden_dim], new_state)`.
+        `(outputs [batch, time, hidden_dim], new_state)`, and with
+        `return_memory_weights` a list after them: each block's dict of
+        `MemoryBlock`'s memory weights.
 
     Example:
 
@@ -133,7 +137,8 @@ class MemoryBackbone(keras.layers.Layer):
         state["segment_position"] = ops.zeros((batch_size,), "int32")
         return state
 
-    def call(self, inputs, state=None, training=None):
+    def call(self, inputs, state=None, training=None,
+             return_memory_weights=False):
         length = ops.shape(inputs)[1]
         if state is None:
             state = self.get_initial_state(ops.shape(inputs)[0])
@@ -149,6 +154,7 @@ class MemoryBackbone(keras.layers.Layer):
         if self.input_projection is not None:
             x = self.input_projection(x)
         window_fill = state["window_fill"]
+        memory_weights = []
         for index, block in enumerate(self.blocks):
             prefix = f"block_{index}_"
             block_state = {
@@ -156,9 +162,11 @@ class MemoryBackbone(keras.layers.Layer):
                 for name, value in state.items()
                 if name.startswith(prefix)
             }
-            x, block_state = block(
-                x, block_state, window_fill, segment_position, training=training
+            x, block_state, *weights = block(
+                x, block_state, window_fill, segment_position,
+                training=training, return_memory_weights=return_memory_weights,
             )
+            memory_weights.extend(weights)
             new_state.update({prefix + name: v for name, v in block_state.items()})
         new_state["window_fill"] = ops.minimum(
             window_fill + length, self.working_memory - 1
@@ -168,6 +176,8 @@ class MemoryBackbone(keras.layers.Layer):
         new_state["segment_position"] = (segment_position + length) % (
             self.segment_length or self.working_memory
         )
+        if return_memory_weights:
+            return self.final_norm(x), new_state, memory_weights
         return self.final_norm(x), new_state
 
     def get_config(self):

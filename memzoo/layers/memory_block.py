@@ -32,9 +32,14 @@ class MemoryBlock(keras.layers.Layer):
         window_fill: int `[batch]`: real tokens in the window cache.
         segment_position: int `[batch]`: position within the current segment,
             or `None` when every row starts a segment.
+        return_memory_weights: bool. Also return how the memory was used.
 
     Returns:
-        `(outputs [batch, time, width], new_state)`.
+        `(outputs [batch, time, width], new_state)`, and with
+        `return_memory_weights` a dict after them: `attention`, the window's
+        weights (`WindowAttention`'s attention scores), and when there are
+        slots their write gates, `forget_gate` and `input_gate`, with
+        `written` (`MemorySlots`'s gates).
 
     Example:
 
@@ -122,12 +127,14 @@ class MemoryBlock(keras.layers.Layer):
         }
 
     def call(self, inputs, state, window_fill, segment_position=None,
-             training=None):
-        attended, new_state = self.attention(
+             training=None, return_memory_weights=False):
+        attended, new_state, *scores = self.attention(
             self.attention_norm(inputs),
             {"keys": state["keys"], "values": state["values"]},
             window_fill,
+            return_attention_scores=return_memory_weights,
         )
+        memory_weights = {"attention": scores[0]} if scores else {}
         hidden = inputs + self.dropout_layer(attended, training=training)
         if self.long_short_term_memory:
             memory_state = {
@@ -135,12 +142,19 @@ class MemoryBlock(keras.layers.Layer):
                 for name in ("slots", "write_max", "write_sum",
                              "write_accumulator")
             }
-            read, memory_state = self.memory(
+            read, memory_state, *gates = self.memory(
                 self.write_norm(hidden),
                 self.memory_norm(hidden),
                 memory_state,
                 segment_position,
+                return_gates=return_memory_weights,
             )
+            if gates:
+                memory_weights.update(
+                    forget_gate=gates[0]["forget"],
+                    input_gate=gates[0]["input"],
+                    written=gates[0]["written"],
+                )
             new_state.update(memory_state)
             read = ops.cast(read, self.compute_dtype)
             hidden = hidden + self.dropout_layer(read, training=training)
@@ -152,6 +166,8 @@ class MemoryBlock(keras.layers.Layer):
             name: ops.cast(value, self.compute_dtype)
             for name, value in new_state.items()
         }
+        if return_memory_weights:
+            return outputs, new_state, memory_weights
         return outputs, new_state
 
     def compute_output_shape(self, input_shape):

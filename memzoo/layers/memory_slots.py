@@ -46,9 +46,16 @@ class MemorySlots(keras.layers.Layer):
         segment_position: int `[batch]`: tokens of the current segment seen
             before `inputs`; `None` when every row starts a segment (a
             stream's first call, training windows), which is faster.
+        return_gates: bool. Also return the gates of the writes.
 
     Returns:
-        `(read [batch, time, features], new_state)`.
+        `(read [batch, time, features], new_state)`, and with `return_gates`
+        a dict after them, per segment the chunk touches (the first is the
+        one `segment_position` is in): `forget` and `input`, `[batch,
+        segments, num_slots, features]`, the gates of the segment's write,
+        and `written`, bool `[batch, segments]`, whether the segment ended in
+        this chunk and was written (the gates of the others are those a
+        write would have had at the chunk's end).
 
     Example:
 
@@ -145,7 +152,8 @@ class MemorySlots(keras.layers.Layer):
             "write_accumulator": ops.zeros((*heads, self.key_dim)),
         }
 
-    def call(self, inputs, queries, state, segment_position=None):
+    def call(self, inputs, queries, state, segment_position=None,
+             return_gates=False):
         segment = self.segment_length
         length = inputs.shape[1]
         if length is None:
@@ -170,7 +178,7 @@ class MemorySlots(keras.layers.Layer):
 
             return self._write_and_read(
                 inputs, queries, state, start, num_segments, to_segments,
-                from_segments,
+                from_segments, return_gates,
             )
 
         def anywhere(start):
@@ -208,7 +216,7 @@ class MemorySlots(keras.layers.Layer):
 
             return self._write_and_read(
                 inputs, queries, state, start, num_segments, to_segments,
-                from_segments,
+                from_segments, return_gates,
             )
 
         # A static choice: the gather and its scatter gradient cost more than
@@ -219,13 +227,13 @@ class MemorySlots(keras.layers.Layer):
         else:
             start = ops.cast(segment_position, "int32")
         if inputs.shape[1] == 1:
-            return self._one_token(inputs, queries, state, start)
+            return self._one_token(inputs, queries, state, start, return_gates)
         if segment_position is None:
             return at_boundaries(start)
         return anywhere(start)
 
     def _write_and_read(self, inputs, queries, state, start, num_segments,
-                        to_segments, from_segments):
+                        to_segments, from_segments, return_gates):
         """Writes the segments that end in this chunk; every token reads.
 
         `to_segments` cuts a `[batch, time, ...]` tensor into
@@ -269,16 +277,11 @@ class MemorySlots(keras.layers.Layer):
         )
 
         def write(index, slots, running_max, running_sum, accumulator,
-                  versions):
+                  *outputs):
             keys, values, valid, end = (
                 array.read(index) for array in inputs_per_segment
             )
-            # The raw slots are kept per segment, not their normalized inputs:
-            # with those, Grappler's memory optimizer rewrote a gradient sum in
-            # the loop into a temporary variable that failed at batch 32 x 256
-            # (`AlreadyExistsError ... tmp_var`, tensorflow#23780).
-            versions = versions.write(index, slots)
-            new_carry = self._write_segment(
+            *new_carry, gates = self._write_segment(
                 (slots, running_max, running_sum, accumulator), keys, values,
                 valid, end,
             )
@@ -288,7 +291,17 @@ class MemorySlots(keras.layers.Layer):
                 tf.ensure_shape(value, old.shape)
                 for value, old in zip(new_carry, old_carry(slots))
             ]
-            return (index + 1, *new_carry, versions)
+            # The raw slots are kept per segment, not their normalized inputs:
+            # with those, Grappler's memory optimizer rewrote a gradient sum in
+            # the loop into a temporary variable that failed at batch 32 x 256
+            # (`AlreadyExistsError ... tmp_var`, tensorflow#23780). The gates
+            # are kept only when asked for: each kept tensor costs the loop.
+            written = (slots, *gates) if return_gates else (slots,)
+            outputs = [
+                array.write(index, value)
+                for array, value in zip(outputs, written)
+            ]
+            return (index + 1, *new_carry, *outputs)
 
         def old_carry(slots):
             return (slots, state["write_max"], state["write_sum"],
@@ -300,17 +313,23 @@ class MemorySlots(keras.layers.Layer):
             running_max,
             state["write_sum"],
             state["write_accumulator"],
-            tf.TensorArray(state["slots"].dtype, size=num_segments),
+            *(
+                tf.TensorArray(state["slots"].dtype, size=num_segments)
+                for _ in range(3 if return_gates else 1)
+            ),
         )
-        _, *carry, versions = tf.while_loop(
+        _, *carry = tf.while_loop(
             lambda index, *_: index < num_segments,
             write,
             loop_state,
             maximum_iterations=num_segments,
         )
+        carry, outputs = carry[:4], [
+            time_major(array.stack()) for array in carry[4:]
+        ]
         carry[1] = ops.where(carry[2] > 0, carry[1], 0.0)
         # [batch, segments, M, D]: what the tokens of each segment read.
-        slot_versions = self._slot_inputs(time_major(versions.stack()))
+        slot_versions = self._slot_inputs(outputs[0])
 
         # Every token reads the version of the slots of its own segment.
         read = self._read(to_segments(queries), slot_versions)
@@ -319,14 +338,18 @@ class MemorySlots(keras.layers.Layer):
         new_state = dict(
             zip(("slots", "write_max", "write_sum", "write_accumulator"), carry)
         )
-        return read, new_state
+        if not return_gates:
+            return read, new_state
+        gates = {"forget": outputs[1], "input": outputs[2], "written": ends > 0}
+        return read, new_state, gates
 
     def _write_segment(self, carry, keys, values, valid, end):
         """Adds a segment's tokens (`valid` of them) to the running write
         attention; where the segment `end`s, writes the slots and restarts.
 
         `carry`: `(slots, running_max, running_sum, accumulator)`, a running
-        maximum of `_MASKED` where nothing has been added yet.
+        maximum of `_MASKED` where nothing has been added yet. Returns the
+        new carry and the write's `(forget, input)` gates.
         """
         slots, running_max, running_sum, accumulator = carry
         running_max, running_sum, accumulator = self._attend(
@@ -336,7 +359,7 @@ class MemorySlots(keras.layers.Layer):
         attended = accumulator / ops.expand_dims(
             ops.maximum(running_sum, 1e-30), -1
         )
-        written = self._lstm_update(slots, self.write_output(attended))
+        written, gates = self._lstm_update(slots, self.write_output(attended))
         end_slots = ops.reshape(end, (-1, 1, 1))
         keep = 1.0 - end_slots
         return (
@@ -344,9 +367,10 @@ class MemorySlots(keras.layers.Layer):
             ops.where(end_slots > 0, _MASKED, running_max),
             keep * running_sum,
             ops.expand_dims(keep, -1) * accumulator,
+            gates,
         )
 
-    def _one_token(self, inputs, queries, state, start):
+    def _one_token(self, inputs, queries, state, start, return_gates):
         """`call` for a chunk of one token, as in decoding: no alignment and
         no loop (a tenth of the layer's decode time with XLA went to them)."""
         valid = ops.ones((ops.shape(inputs)[0], 1), "float32")
@@ -354,7 +378,7 @@ class MemorySlots(keras.layers.Layer):
         running_max = ops.where(
             state["write_sum"] > 0, state["write_max"], _MASKED
         )
-        slots, running_max, running_sum, accumulator = self._write_segment(
+        slots, running_max, running_sum, accumulator, gates = self._write_segment(
             (state["slots"], running_max, state["write_sum"],
              state["write_accumulator"]),
             self.write_key(inputs), self.write_value(inputs), valid, end,
@@ -364,11 +388,18 @@ class MemorySlots(keras.layers.Layer):
             ops.expand_dims(queries, 1),
             ops.expand_dims(self._slot_inputs(state["slots"]), 1),
         )[:, 0]
-        return read, {
+        new_state = {
             "slots": slots,
             "write_max": ops.where(running_sum > 0, running_max, 0.0),
             "write_sum": running_sum,
             "write_accumulator": accumulator,
+        }
+        if not return_gates:
+            return read, new_state
+        forget, input_gate = (ops.expand_dims(gate, 1) for gate in gates)
+        written = ops.expand_dims(end > 0, 1)
+        return read, new_state, {
+            "forget": forget, "input": input_gate, "written": written
         }
 
     def _slot_inputs(self, slots):
@@ -400,12 +431,14 @@ class MemorySlots(keras.layers.Layer):
         return new_max, new_sum, new_accumulator
 
     def _lstm_update(self, slots, candidate_input):
+        """The written slots, and the `(forget, input)` gates that wrote them."""
         gates = self.gates(ops.concatenate([slots, candidate_input], axis=-1))
         forget, input_gate, candidate = ops.split(gates, 3, axis=-1)
-        forget = ops.sigmoid(forget)
+        forget, input_gate = ops.sigmoid(forget), ops.sigmoid(input_gate)
         # A convex mix of the slots and the gated candidate: bounded.
-        return forget * slots + (1.0 - forget) * (
-            ops.sigmoid(input_gate) * ops.tanh(candidate))
+        written = forget * slots + (1.0 - forget) * (
+            input_gate * ops.tanh(candidate))
+        return written, (forget, input_gate)
 
     def _read(self, queries, slot_inputs):
         queries = self.read_query(queries)

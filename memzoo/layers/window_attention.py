@@ -33,9 +33,15 @@ class WindowAttention(keras.layers.Layer):
             key_dim]`: the projections of the positions before `inputs`.
         cache_fill: int `[batch]`. How many cache positions hold real tokens
             (fewer than `window - 1` at the start of a stream).
+        return_attention_scores: bool. Also return the attention weights,
+            as `keras.layers.MultiHeadAttention` does.
 
     Returns:
-        `(outputs [batch, time, features], new_cache)`.
+        `(outputs [batch, time, features], new_cache)`, and with
+        `return_attention_scores` the weights `[batch, heads, time, window]`
+        after them: `[..., t, j]` is what position `t` gives the token `j`
+        back (`j = 0` is itself). They sum to 1 over `j`, and are 0 for
+        tokens before the start of the stream.
 
     Example:
 
@@ -88,7 +94,7 @@ class WindowAttention(keras.layers.Layer):
         zeros = ops.zeros(shape, self.compute_dtype)
         return {"keys": zeros, "values": zeros}
 
-    def call(self, inputs, cache, cache_fill):
+    def call(self, inputs, cache, cache_fill, return_attention_scores=False):
         length = inputs.shape[1]
         context = self.window - 1
         # Static block size when the length is static (always under XLA): one
@@ -143,7 +149,18 @@ class WindowAttention(keras.layers.Layer):
             outputs, (-1, num_blocks * block, self.num_heads, self.key_dim)
         )
         outputs = self.output_dense(outputs[:, :length])
-        return outputs, new_cache
+        if not return_attention_scores:
+            return outputs, new_cache
+        # Query r sees the token j back at key u = r + context - j.
+        back = ops.arange(block)[:, None] + context - ops.arange(self.window)
+        weights = ops.take_along_axis(
+            weights, ops.reshape(back, (1, 1, 1, block, self.window)), axis=-1
+        )
+        weights = ops.reshape(
+            ops.moveaxis(weights, 2, 1),
+            (-1, self.num_heads, num_blocks * block, self.window),
+        )
+        return outputs, new_cache, weights[:, :, :length]
 
     def _block_windows(self, sequence, num_blocks, block, padding):
         """`[batch, context + length, ...]` -> `[batch, blocks, span, ...]`.

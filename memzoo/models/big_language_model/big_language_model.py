@@ -54,6 +54,11 @@ class BigLanguageModel(LanguageModel):
     state = model.get_initial_state(1)
     logits, state = model(np.zeros((1, 30), "int32"), initial_state=state,
                           return_state=True)
+    # How each block used its memory: the window's attention weights
+    # [1, heads, 30, W], and the slots' write gates per segment.
+    logits, weights = model(np.zeros((1, 30), "int32"),
+                            return_memory_weights=True)
+    weights[0]["attention"], weights[0]["forget_gate"]
     ```
     """
 
@@ -169,7 +174,14 @@ class BigLanguageModel(LanguageModel):
         return self.backbone.get_initial_state(batch_size)
 
     def call(self, token_ids, initial_state=None, return_state=False,
-             training=None):
+             return_memory_weights=False, training=None):
+        """Logits `[batch, time, vocab_size]` of the next token.
+
+        With `return_state`, the state the call ends in follows (for the
+        next call's `initial_state`); with `return_memory_weights`, a list
+        of each block's `memzoo.layers.MemoryBlock` memory weights: the
+        window's attention weights and the slots' write gates.
+        """
         token_ids = self._check_token_ids(token_ids)
         if initial_state is not None:
             initial_state = self._check_state(
@@ -177,9 +189,13 @@ class BigLanguageModel(LanguageModel):
             )
         x = self.token_embedding(token_ids)
         x = self.dropout_layer(x, training=training)
-        x, state = self.backbone(x, initial_state, training=training)
+        x, state, *memory_weights = self.backbone(
+            x, initial_state, training=training,
+            return_memory_weights=return_memory_weights,
+        )
         logits = ops.cast(self.lm_head(x), "float32")
-        return (logits, state) if return_state else logits
+        outputs = (logits, *([state] if return_state else []), *memory_weights)
+        return outputs if len(outputs) > 1 else logits
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.vocab_size)
