@@ -27,6 +27,10 @@ def test_readme_quickstart_runs(capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("To be, or")
     assert namespace["logits"].shape == (1, 10, 259)
+    model, weights = namespace["model"], namespace["weights"]
+    assert len(weights) == model.num_layers
+    assert weights[0]["attention"].shape == (1, model.num_heads, 19, 16)
+    assert weights[0]["forget_gate"].shape[2] == 4
 
 
 def test_readme_data_example_runs(monkeypatch, tmp_path):
