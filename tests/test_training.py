@@ -237,7 +237,8 @@ def test_train_then_eval_then_generate(capsys, corpus, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["regressor", "memory_model_building_its_data"])
-def test_a_killed_run_resumes_to_the_same_weights(model, capsys, tmp_path):
+def test_a_killed_run_resumes_to_the_same_weights(model, capsys, monkeypatch,
+                                                  tmp_path):
     # Two empty tensorflow-datasets folders: the uninterrupted run builds the
     # dataset in one, the killed run in the other, and the resumed run reads
     # what the killed one built.
@@ -277,8 +278,10 @@ def test_a_killed_run_resumes_to_the_same_weights(model, capsys, tmp_path):
     assert process.wait() == -signal.SIGKILL, "the run ended before it was killed"
     assert not (output / "model.keras").exists()
 
-    resumed = memzoo_command(*arguments, "--output", output, env=environment)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # Resumed in this process (no TensorFlow start-up), after the whole run:
+    # what that run left behind (seeds, traced functions) must not matter.
+    monkeypatch.setenv("TFDS_DATA_DIR", environment["TFDS_DATA_DIR"])
+    command_output(capsys, *arguments, "--output", output)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["resumed_from_step"] >= 10
     for a, b in zip(weights_of(tmp_path / "whole" / "model.keras"),

@@ -7,6 +7,8 @@ import json
 import math
 import os
 import subprocess
+import time
+import types
 
 import keras
 import keras_tuner
@@ -195,23 +197,36 @@ def test_on_a_memory_task_the_search_finds_that_slots_are_needed(
 
 
 @pytest.mark.slow
-def test_a_chief_and_two_workers_record_every_trial_once(corpus, tmp_path):
+def test_a_chief_and_two_workers_record_every_trial_once(capsys, corpus, monkeypatch,
+                                                         tmp_path):
     output = tmp_path / "distributed"
-    # Four trials of about the same length (no slots), so the two workers
-    # tend to finish together: keras-tuner's chief checks every 20 s
-    # whether its workers are done once the first one has none left.
-    arguments = MEMZOO + ["tune", "--data", corpus, *TINY, "--working-memory-range", "4:32",
-                          "--long-short-term-memory-choices", "0", "--max-trials", "4",
-                          "--output", str(output)]
+    arguments = ["tune", "--data", corpus, *TINY, "--working-memory-range", "4:32",
+                 "--long-short-term-memory-choices", "0", "--max-trials", "4",
+                 "--output", str(output)]
     port = str(free_port())
     processes = {}
-    for tuner_id in ("chief", "tuner0", "tuner1"):
+    for tuner_id in ("tuner0", "tuner1"):
         environment = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id,
                            KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
         processes[tuner_id] = subprocess.Popen(
-            arguments, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
-    outputs = {}
+            MEMZOO + arguments, env=environment, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+    # The chief runs in this process (no TensorFlow start-up) until the
+    # workers are done. Once one has no trial left, keras-tuner's chief
+    # checks every 20 s whether the other is done too
+    # (`oracle_chief.start_server`): polled every 0.5 s here, so that the
+    # test does not idle for up to 20 s.
+    from keras_tuner.src.distribute import oracle_chief
+
+    monkeypatch.setattr(oracle_chief, "time", types.SimpleNamespace(
+        sleep=lambda seconds: time.sleep(min(seconds, 0.5))))
+    for name, value in (("KERASTUNER_TUNER_ID", "chief"),
+                        ("KERASTUNER_ORACLE_IP", "127.0.0.1"),
+                        ("KERASTUNER_ORACLE_PORT", port)):
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli.main(arguments) == 0, capsys.readouterr().err[-3000:]
+    outputs = {"chief": capsys.readouterr().out}
     for tuner_id, process in processes.items():
         stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, (tuner_id, stderr[-3000:])
