@@ -182,10 +182,11 @@ def test_memory_slots_report_the_gates_of_every_write(segment_length, chunks):
             positions, return_gates=True,
         )
         written = np.asarray(gates["written"])
-        assert gates["forget"].shape[:2] == written.shape
+        assert gates["forget_gate"].shape[:2] == written.shape
         # Both rows are at the same place: they write the same segments.
         np.testing.assert_array_equal(written[0], written[1])
-        for name, found in (("forget", written_forget), ("input", written_input)):
+        for name, found in (("forget_gate", written_forget),
+                            ("input_gate", written_input)):
             found.extend(np.moveaxis(np.asarray(gates[name])[:, written[0]], 1, 0))
         start += size
         position = (position + size) % segment_length

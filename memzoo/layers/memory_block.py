@@ -38,8 +38,8 @@ class MemoryBlock(keras.layers.Layer):
         `(outputs [batch, time, width], new_state)`, and with
         `return_memory_weights` a dict after them: `attention`, the window's
         weights (`WindowAttention`'s attention scores), and when there are
-        slots their write gates, `forget_gate` and `input_gate`, with
-        `written` (`MemorySlots`'s gates).
+        slots `MemorySlots`'s gates: `forget_gate`, `input_gate` and
+        `written`.
 
     Example:
 
@@ -150,11 +150,7 @@ class MemoryBlock(keras.layers.Layer):
                 return_gates=return_memory_weights,
             )
             if gates:
-                memory_weights.update(
-                    forget_gate=gates[0]["forget"],
-                    input_gate=gates[0]["input"],
-                    written=gates[0]["written"],
-                )
+                memory_weights.update(gates[0])
             new_state.update(memory_state)
             read = ops.cast(read, self.compute_dtype)
             hidden = hidden + self.dropout_layer(read, training=training)

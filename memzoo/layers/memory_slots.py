@@ -51,9 +51,9 @@ class MemorySlots(keras.layers.Layer):
     Returns:
         `(read [batch, time, features], new_state)`, and with `return_gates`
         a dict after them, per segment the chunk touches (the first is the
-        one `segment_position` is in): `forget` and `input`, `[batch,
-        segments, num_slots, features]`, the gates of the segment's write,
-        and `written`, bool `[batch, segments]`, whether the segment ended in
+        one `segment_position` is in): `forget_gate` and `input_gate`,
+        `[batch, segments, num_slots, features]`, the gates of the segment's
+        write, and `written`, bool `[batch, segments]`, whether the segment ended in
         this chunk and was written (the gates of the others are those a
         write would have had at the chunk's end).
 
@@ -340,7 +340,8 @@ class MemorySlots(keras.layers.Layer):
         )
         if not return_gates:
             return read, new_state
-        gates = {"forget": outputs[1], "input": outputs[2], "written": ends > 0}
+        gates = {"forget_gate": outputs[1], "input_gate": outputs[2],
+                 "written": ends > 0}
         return read, new_state, gates
 
     def _write_segment(self, carry, keys, values, valid, end):
@@ -399,7 +400,7 @@ class MemorySlots(keras.layers.Layer):
         forget, input_gate = (ops.expand_dims(gate, 1) for gate in gates)
         written = ops.expand_dims(end > 0, 1)
         return read, new_state, {
-            "forget": forget, "input": input_gate, "written": written
+            "forget_gate": forget, "input_gate": input_gate, "written": written
         }
 
     def _slot_inputs(self, slots):
