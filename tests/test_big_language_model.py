@@ -28,6 +28,11 @@ EDGE_CONFIGS = {
     "two_lstm_layers": {"lstm_layers": 2},
     "no_lstm_no_slots": {"lstm_layers": 0, "long_short_term_memory": 0},
     "one_slot_long_segments": {"long_short_term_memory": 1, "segment_length": 9},
+    "associative_slots": {"slot_memory": "associative"},
+    "associative_one_slot_window_of_one": {
+        "slot_memory": "associative", "long_short_term_memory": 1,
+        "working_memory": 1, "segment_length": 3,
+    },
 }
 
 
@@ -125,8 +130,9 @@ def test_window_is_exactly_working_memory(window, chunks):
         assert np.abs(logits[0, t] - reference[0, t]).max() > 1e-4
 
 
+@pytest.mark.parametrize("slot_memory", ["gated", "associative"])
 @pytest.mark.parametrize("segment_length", [None, 3])
-def test_slots_carry_a_token_from_five_windows_back(segment_length):
+def test_slots_carry_a_token_from_five_windows_back(segment_length, slot_memory):
     window, length = 4, 40
     position = 2
     target = position + 5 * window
@@ -137,7 +143,8 @@ def test_slots_carry_a_token_from_five_windows_back(segment_length):
     for slots in (2, 0):
         model = perturbed_model(working_memory=window, long_short_term_memory=slots,
                                 lstm_layers=0, num_layers=2,
-                                segment_length=segment_length)
+                                segment_length=segment_length,
+                                slot_memory=slot_memory)
         for chunks in ((length,), (9, 1, 17, 13)):
             before, _ = run_in_chunks(model, ids, chunks)
             after, _ = run_in_chunks(model, changed, chunks)

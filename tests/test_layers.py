@@ -255,6 +255,156 @@ def test_memory_slots_compile_with_xla(segment_position):
     assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
 
 
+def associative_layer(num_slots=3, segment_length=4, features=8):
+    layer = layers.AssociativeSlots(num_slots, num_heads=2,
+                                    segment_length=segment_length)
+    layer.build((None, None, features), (None, None, features))
+    return layer
+
+
+def unit(x):
+    return x / np.sqrt((x**2).sum(-1, keepdims=True) + 1e-6)
+
+
+def reference_associative_slots(layer, x, queries):
+    """The delta rule token by token in Python: the reads, the last slots
+    `[batch, heads, M, head]`, and the mean write strength of each write."""
+    keys = unit(np.asarray(layer.write_key(x)))
+    values = np.asarray(layer.write_value(x))
+    strength = 1 / (1 + np.exp(-np.asarray(layer.input_gate(x))))
+    read_queries = unit(np.asarray(layer.read_query(queries)))
+    forget = 1 / (1 + np.exp(-np.asarray(layer.forget_bias)))[None, :, :, None]
+    batch, heads = x.shape[0], layer.num_heads
+    slots = np.zeros((batch, heads, layer.num_slots, layer.head_dim))
+    pending, share = slots.copy(), 0.0
+    reads, shares = [], []
+    for t in range(x.shape[1]):
+        reads.append(np.einsum("bhm,bhmk->bhk", read_queries[:, t], slots))
+        key, beta = keys[:, t], strength[:, t, :, None]
+        predicted = np.einsum("bhm,bhmk->bhk", key, pending)
+        pending = pending + (beta * key)[..., None] * (values[:, t] - predicted)[:, :, None]
+        share = share + beta * key**2 / layer.segment_length
+        if (t + 1) % layer.segment_length == 0:
+            slots, pending = pending, forget * pending
+            shares.append(share)
+            share = 0.0
+    reads = layer.read_output(np.stack(reads, 1).astype("float32"))
+    return np.asarray(reads), slots, shares
+
+
+def run_slots_in_chunks(layer, x, queries, chunks, return_gates=False):
+    state, position, start, pieces = layer.get_initial_state(x.shape[0]), 0, 0, []
+    for size in chunks:
+        positions = None if start == 0 else np.full(x.shape[0], position, "int32")
+        pieces.append(layer(x[:, start : start + size],
+                            queries[:, start : start + size], state, positions,
+                            return_gates=return_gates))
+        state = pieces[-1][1]
+        start += size
+        position = (position + size) % layer.segment_length
+    return pieces, state
+
+
+@pytest.mark.parametrize("segment_length", [1, 4, 7])
+@pytest.mark.parametrize("chunks", [(26,), (3, 1, 9, 13), (1,) * 26])
+def test_associative_slots_follow_the_delta_rule_token_by_token(segment_length,
+                                                                chunks):
+    layer = associative_layer(segment_length=segment_length)
+    x, queries = inputs(2, 26, seed=1), inputs(2, 26, seed=2)
+    expected_reads, expected_slots, shares = reference_associative_slots(
+        layer, x, queries
+    )
+    pieces, state = run_slots_in_chunks(layer, x, queries, chunks,
+                                        return_gates=True)
+    reads = np.concatenate([piece[0] for piece in pieces], 1)
+    np.testing.assert_allclose(reads, expected_reads, atol=1e-5)
+    np.testing.assert_allclose(layer._to_heads(state["slots"]), expected_slots,
+                               atol=1e-5)
+    # One write per whole segment, whatever the chunks, with its strength.
+    written_shares = []
+    for _, _, gates in pieces:
+        written = np.asarray(gates["written"])[0]
+        written_shares.extend(np.asarray(gates["input_gate"])[0, written])
+    assert len(written_shares) == 26 // segment_length
+    head_dim = layer.head_dim
+    np.testing.assert_allclose(
+        np.asarray(written_shares)[:, :, ::head_dim],
+        np.moveaxis(np.asarray(shares)[:, 0], 1, 2), atol=1e-5,
+    )
+
+
+def test_associative_slots_recall_a_value_by_its_key_many_segments_later():
+    # One head, keys along the slots' axes, gates open: a value written
+    # under a key is read back exactly by a query of that key, 50 segments
+    # later, while other keys' writes leave it alone.
+    layer = layers.AssociativeSlots(4, num_heads=1, segment_length=2,
+                                    max_timescale=1e9)
+    layer.build((None, None, 8), (None, None, 8))
+    eye = np.eye(8, dtype="float32")
+    layer.write_key.kernel.assign(eye[:, :4, None].transpose(0, 2, 1))
+    layer.read_query.kernel.assign(eye[:, :4, None].transpose(0, 2, 1))
+    layer.write_value.kernel.assign(eye[:, None, :])
+    layer.read_output.kernel.assign(eye[None])
+    layer.input_gate.kernel.assign(np.zeros((8, 1), "float32"))
+    layer.input_gate.bias.assign(np.full(1, 30.0, "float32"))
+    layer.forget_bias.assign(np.full((1, 4), 30.0, "float32"))
+    remembered = np.zeros(8, "float32")
+    remembered[[0, 5]] = 1.0
+    x = np.zeros((1, 100, 8), "float32")
+    x[0, 0] = remembered
+    x[0, 2:100:2, 1] = 1.0            # key 1 written over and over
+    x[0, 2:100:2, 6] = np.linspace(-1, 1, 49)
+    queries = np.zeros_like(x)
+    queries[0, -1, 0] = 1.0           # asks for key 0 at the end
+    read, _ = layer(x, queries, layer.get_initial_state(1), None)
+    np.testing.assert_allclose(read[0, -1], remembered, atol=1e-4)
+
+
+def test_associative_slots_forget_on_time_scales_from_2_to_1024_segments():
+    bias = np.asarray(associative_layer(num_slots=8).forget_bias)
+    forget = 1 / (1 + np.exp(-bias))
+    timescales = 1 / (1 - forget)
+    np.testing.assert_allclose(timescales[:, 0], 2.0, rtol=1e-4)
+    np.testing.assert_allclose(timescales[:, -1], 1024.0, rtol=1e-3)
+    # Evenly spread on a log scale, the same in every head.
+    np.testing.assert_allclose(np.diff(np.log(timescales), axis=1),
+                               np.log(512) / 7, rtol=1e-3)
+    np.testing.assert_array_equal(bias[0], bias[1])
+
+
+def test_associative_slots_are_read_as_of_the_previous_segment():
+    layer = associative_layer(segment_length=4)
+    x, queries = inputs(1, 12, seed=3), inputs(1, 12, seed=4)
+    state = layer.get_initial_state(1)
+    reads, _ = layer(x, queries, state, np.zeros(1, "int32"))
+    changed = x.copy()
+    changed[0, 5] += 1.0  # a token of the second segment
+    changed_reads, _ = layer(changed, queries, state, np.zeros(1, "int32"))
+    np.testing.assert_allclose(changed_reads[:, :8], reads[:, :8], atol=1e-6)
+    assert np.abs(changed_reads[:, 8:] - reads[:, 8:]).max() > 1e-4
+
+
+@pytest.mark.parametrize("segment_position", [None, np.zeros(2, "int32")])
+def test_associative_slots_compile_with_xla(segment_position):
+    layer = associative_layer(segment_length=4)
+    x, queries = inputs(2, 10, seed=5), inputs(2, 10, seed=6)
+    state = layer.get_initial_state(2)
+    expected, _ = layer(x, queries, state, segment_position)
+
+    @tf.function(jit_compile=True)
+    def read_and_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            read, _ = layer(x, x, state, segment_position)
+            loss = tf.reduce_sum(read**2)
+        return read, tape.gradient(loss, x)
+
+    read, gradient = read_and_gradient(tf.constant(x))
+    expected, _ = layer(x, x, state, segment_position)
+    np.testing.assert_allclose(read, expected, atol=1e-5)
+    assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
+
+
 def test_dropout_draws_keras_masks_and_compiles_with_xla():
     x = np.ones((4, 64, 32), "float32")
     ours, theirs = layers.Dropout(0.25, seed=3), keras.layers.Dropout(0.25, seed=3)
@@ -298,8 +448,12 @@ def test_stateful_lstm_stack_carries_its_state_across_chunks(num_layers):
 @pytest.mark.parametrize("layer", [
     layers.WindowAttention(num_heads=2, key_dim=4, window=3),
     layers.MemorySlots(num_slots=2, num_heads=2, segment_length=5),
+    layers.AssociativeSlots(num_slots=2, num_heads=2, segment_length=5),
     layers.MemoryBlock(num_heads=2, working_memory=3, long_short_term_memory=2,
                        segment_length=4, intermediate_dim=16, dropout=0.1),
+    layers.MemoryBlock(num_heads=2, working_memory=3, long_short_term_memory=2,
+                       segment_length=4, intermediate_dim=16,
+                       slot_memory="associative"),
     layers.StatefulLSTMStack(units=4, num_layers=2, dropout=0.1),
 ])
 def test_layer_config_round_trip(layer):
@@ -315,8 +469,11 @@ def test_layer_config_round_trip(layer):
         (lambda: layers.WindowAttention(num_heads=2, key_dim=4, window=0), "window", "a strictly positive integer"),
         (lambda: layers.MemorySlots(num_slots=0, num_heads=2, segment_length=4), "num_slots", "a strictly positive integer"),
         (lambda: layers.MemorySlots(num_slots=2, num_heads=2, segment_length=-1), "segment_length", "a strictly positive integer"),
+        (lambda: layers.AssociativeSlots(num_slots=0, num_heads=2, segment_length=4), "num_slots", "a strictly positive integer"),
+        (lambda: layers.AssociativeSlots(num_slots=2, num_heads=2, segment_length=4, max_timescale=1), "max_timescale", "a number >= 2"),
         (lambda: layers.MemoryBlock(2, 3, -1, 4, 16), "long_short_term_memory", "an integer >= 0"),
         (lambda: layers.MemoryBlock(2, 3, 2, 4, 16, dropout=2.0), "dropout", "a rate"),
+        (lambda: layers.MemoryBlock(2, 3, 2, 4, 16, slot_memory="lstm"), "slot_memory", "one of"),
         (lambda: layers.StatefulLSTMStack(units=4, num_layers=-1), "num_layers", "an integer >= 0"),
         (lambda: layers.StatefulLSTMStack(units=0, num_layers=1), "units", "a strictly positive integer"),
     ],

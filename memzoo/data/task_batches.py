@@ -26,6 +26,9 @@ LETTERS = string.ascii_lowercase
 def task_dataset(make_example, batch_size, seed, num_batches, sequence_length=None):
     """Batches `make_example(seed) -> (prompt, answer)` as LM training data.
 
+    `make_example` may also return a third tensor: the weight of each answer
+    token (1 for all of them when it does not).
+
     `sequence_length`: when given, examples shorter than it are padded at
     the end with blanks weighted 0.
     """
@@ -36,13 +39,15 @@ def task_dataset(make_example, batch_size, seed, num_batches, sequence_length=No
 
     def to_training_example(index):
         example_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        prompt, answer = make_example(example_seed)
+        prompt, answer, *answer_weight = make_example(example_seed)
         sequence = tf.concat([prompt, answer], 0)
+        answer_weight = (
+            answer_weight[0] if answer_weight else tf.ones([tf.shape(answer)[0]])
+        )
         # Position t predicts token t + 1: the answer is predicted from the
         # prompt's last token on.
         sample_weight = tf.concat(
-            [tf.zeros([tf.shape(prompt)[0] - 1]), tf.ones([tf.shape(answer)[0]])],
-            0,
+            [tf.zeros([tf.shape(prompt)[0] - 1]), answer_weight], 0,
         )
         if sequence_length is not None:
             padding = sequence_length + 1 - tf.shape(sequence)[0]

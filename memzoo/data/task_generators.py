@@ -137,6 +137,111 @@ def associative_recall(batch_size, num_pairs, distance, key_vocabulary=LETTERS,
     ```
     """
     batch_size, seed, num_batches = check_common(batch_size, seed, num_batches)
+    num_pairs, keys = _check_pairs(num_pairs, key_vocabulary, value_vocabulary)
+    distance = check_integer("distance", distance, minimum=0)
+    gap = symbol_ids(BLANK * distance + QUERY)
+
+    def make_example(example_seed):
+        key_seed, value_seed, query_seed = tf.unstack(
+            tf.random.split(example_seed, 3)
+        )
+        pair_keys, pair_values = _draw_pairs(
+            keys, key_seed, value_seed, value_vocabulary, num_pairs
+        )
+        pairs = tf.reshape(tf.stack([pair_keys, pair_values], axis=1), [-1])
+        query = tf.random.stateless_uniform(
+            [1], query_seed, maxval=num_pairs, dtype=tf.int32
+        )
+        prompt = tf.concat([pairs, gap, tf.gather(pair_keys, query)], 0)
+        return prompt, tf.gather(pair_values, query)
+
+    return task_dataset(make_example, batch_size, seed, num_batches)
+
+
+def multi_query_associative_recall(batch_size, num_pairs, gap, num_queries=None,
+                                   key_vocabulary=LETTERS,
+                                   value_vocabulary=DIGITS, seed=None,
+                                   num_batches=None):
+    """Multi-query associative recall at a distance (Zoology's MQAR).
+
+    An example is `num_pairs` key-value pairs (distinct keys, random
+    values), `gap` filler tokens (`.`), a query marker (`?`), then
+    `num_queries` of the pairs again in a random order: each key is given
+    and its value is the answer, e.g. `a3c7b1....?c7a3` with `7` and `3`
+    weighted. Arora et al. (2023) measure a model's recall this way; with
+    the gap, every answer lies more than `gap` tokens after its pair, so a
+    model whose attention reaches less far recalls only through what it
+    carries. One that cannot scores chance, `1 / len(value_vocabulary)`.
+
+    Args:
+        batch_size: int. Examples per batch.
+        num_pairs: int. Key-value pairs, at most `len(key_vocabulary)`.
+        gap: int >= 0. Filler tokens between the pairs and the queries.
+        num_queries: int or `None`. Pairs asked for, at most `num_pairs`
+            (`None`: all of them).
+        key_vocabulary: str. The keys, distinct printable ASCII characters
+            other than `.:?`.
+        value_vocabulary: str. The values, in the same form, none of them a
+            key.
+        seed: int >= 0 or `None`. Seed of the examples; `None` draws one
+            when the dataset is made.
+        num_batches: int or `None`. Batches to make; `None` never ends.
+
+    Returns:
+        A `tf.data.Dataset` of `(inputs, targets, sample_weight)`, each
+        `[batch_size, 2 * (num_pairs + num_queries) + gap]` (int32, int32,
+        float32).
+
+    Example:
+
+    ```python
+    dataset = memzoo.data.tasks.multi_query_associative_recall(
+        1, num_pairs=3, gap=4, seed=0, num_batches=1)
+    inputs, targets, sample_weight = next(iter(dataset))
+    memzoo.data.ByteTokenizer().detokenize(targets)   # e.g. b"9m8g8....?m8w9g8"
+    sample_weight[0, -6:]                             # [0, 1, 0, 1, 0, 1]
+    ```
+    """
+    batch_size, seed, num_batches = check_common(batch_size, seed, num_batches)
+    num_pairs, keys = _check_pairs(num_pairs, key_vocabulary, value_vocabulary)
+    gap = check_integer("gap", gap, minimum=0)
+    if num_queries is None:
+        num_queries = num_pairs
+    num_queries = check_integer("num_queries", num_queries)
+    if num_queries > num_pairs:
+        raise ValueError(
+            "Invalid value for argument `num_queries`. Expected at most "
+            f"num_pairs={num_pairs}. Received: num_queries={num_queries}"
+        )
+    filler = symbol_ids(BLANK * gap + QUERY)
+    answer_weight = tf.tile(tf.constant([0.0, 1.0]), [num_queries])
+
+    def make_example(example_seed):
+        key_seed, value_seed, query_seed = tf.unstack(
+            tf.random.split(example_seed, 3)
+        )
+        pair_keys, pair_values = _draw_pairs(
+            keys, key_seed, value_seed, value_vocabulary, num_pairs
+        )
+        asked = tf.argsort(
+            tf.random.stateless_uniform([num_pairs], query_seed)
+        )[:num_queries]
+        queries = tf.reshape(
+            tf.stack([tf.gather(pair_keys, asked), tf.gather(pair_values, asked)],
+                     axis=1),
+            [-1],
+        )
+        pairs = tf.reshape(tf.stack([pair_keys, pair_values], axis=1), [-1])
+        # The first query key ends the prompt: it predicts the first answer.
+        prompt = tf.concat([pairs, filler, queries[:1]], 0)
+        return prompt, queries[1:], answer_weight[1:]
+
+    return task_dataset(make_example, batch_size, seed, num_batches)
+
+
+def _check_pairs(num_pairs, key_vocabulary, value_vocabulary):
+    """Checks the pair arguments of the recall tasks: `num_pairs` and the
+    key ids."""
     key_vocabulary = check_symbols("key_vocabulary", key_vocabulary)
     value_vocabulary = check_symbols("value_vocabulary", value_vocabulary)
     if set(key_vocabulary) & set(value_vocabulary):
@@ -152,28 +257,14 @@ def associative_recall(batch_size, num_pairs, distance, key_vocabulary=LETTERS,
             f"{len(key_vocabulary)}, the number of distinct keys in "
             f"key_vocabulary={key_vocabulary!r}. Received: num_pairs={num_pairs}"
         )
-    distance = check_integer("distance", distance, minimum=0)
-    keys = symbol_ids(key_vocabulary)
-    gap = symbol_ids(BLANK * distance + QUERY)
+    return num_pairs, symbol_ids(key_vocabulary)
 
-    def make_example(example_seed):
-        key_seed, value_seed, query_seed = tf.unstack(
-            tf.random.split(example_seed, 3)
-        )
-        # A random permutation's head: keys must be distinct to be queried.
-        order = tf.argsort(
-            tf.random.stateless_uniform([len(key_vocabulary)], key_seed)
-        )
-        pair_keys = tf.gather(keys, order[:num_pairs])
-        pair_values = random_symbols(value_seed, value_vocabulary, num_pairs)
-        pairs = tf.reshape(tf.stack([pair_keys, pair_values], axis=1), [-1])
-        query = tf.random.stateless_uniform(
-            [1], query_seed, maxval=num_pairs, dtype=tf.int32
-        )
-        prompt = tf.concat([pairs, gap, tf.gather(pair_keys, query)], 0)
-        return prompt, tf.gather(pair_values, query)
 
-    return task_dataset(make_example, batch_size, seed, num_batches)
+def _draw_pairs(keys, key_seed, value_seed, value_vocabulary, num_pairs):
+    """Distinct keys (a random permutation's head) and random values."""
+    order = tf.argsort(tf.random.stateless_uniform([len(keys)], key_seed))
+    pair_keys = tf.gather(keys, order[:num_pairs])
+    return pair_keys, random_symbols(value_seed, value_vocabulary, num_pairs)
 
 
 def passkey(batch_size, distance, num_digits=5, seed=None, num_batches=None):

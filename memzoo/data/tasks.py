@@ -37,6 +37,7 @@ from memzoo.data.task_generators import PASSKEY_INTRO
 from memzoo.data.task_generators import PASSKEY_QUESTION
 from memzoo.data.task_generators import associative_recall
 from memzoo.data.task_generators import copy
+from memzoo.data.task_generators import multi_query_associative_recall
 from memzoo.data.task_generators import passkey
 from memzoo.data.task_generators import selective_copy
 
@@ -44,12 +45,13 @@ __all__ = [
     "BLANK", "DELIMITER", "DIGITS", "LETTERS", "MARKERS", "QUERY",
     "VOCABULARY_SIZE", "PASSKEY_FILLER", "PASSKEY_INTRO", "PASSKEY_QUESTION",
     "TASKS", "associative_recall", "chance_accuracy", "copy", "memory_task",
-    "passkey", "selective_copy",
+    "multi_query_associative_recall", "passkey", "selective_copy",
 ]
 
 TASKS = {
     "copy": copy,
     "associative_recall": associative_recall,
+    "multi_query_associative_recall": multi_query_associative_recall,
     "passkey": passkey,
     "selective_copy": selective_copy,
 }
@@ -105,7 +107,8 @@ def chance_accuracy(task_name, **task_arguments):
 
     Args:
         task_name: str. One of `"copy"`, `"associative_recall"`,
-            `"passkey"`, `"selective_copy"`.
+            `"multi_query_associative_recall"`, `"passkey"`,
+            `"selective_copy"`.
         **task_arguments: The task's arguments; only the answer's symbols
             (`vocabulary`, `value_vocabulary`) matter, and left out they
             take their defaults.
@@ -131,5 +134,5 @@ def chance_accuracy(task_name, **task_arguments):
     arguments.apply_defaults()
     if task_name == "passkey":
         return 1.0 / len(DIGITS)
-    name = "value_vocabulary" if task_name == "associative_recall" else "vocabulary"
+    name = "value_vocabulary" if "associative_recall" in task_name else "vocabulary"
     return 1.0 / len(check_symbols(name, arguments.arguments[name]))

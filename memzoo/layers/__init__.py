@@ -1,5 +1,6 @@
 """Building blocks of the memory models; nothing here imports memzoo above it."""
 
+from memzoo.layers.associative_slots import AssociativeSlots
 from memzoo.layers.attention_pooling import AttentionPooling
 from memzoo.layers.dropout import Dropout
 from memzoo.layers.memory_backbone import MemoryBackbone

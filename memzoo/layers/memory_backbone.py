@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from memzoo.layers.memory_block import MemoryBlock
+from memzoo.layers.memory_block import check_slot_memory
 from memzoo.layers.stateful_lstm_stack import StatefulLSTMStack
 from memzoo.validation import check_integer
 from memzoo.validation import check_rate
@@ -29,6 +30,8 @@ class MemoryBackbone(keras.layers.Layer):
             (`None`: W).
         lstm_layers: int >= 0. Token LSTMs before the blocks.
         dropout: float. Dropout rate.
+        slot_memory: str. `"associative"` or `"gated"` slots
+            (`MemoryBlock`'s).
 
     Call arguments:
         inputs: `[batch, time, features]`.
@@ -66,6 +69,7 @@ class MemoryBackbone(keras.layers.Layer):
         segment_length=None,
         lstm_layers=1,
         dropout=0.0,
+        slot_memory="gated",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -82,6 +86,7 @@ class MemoryBackbone(keras.layers.Layer):
         )
         self.lstm_layers = check_integer("lstm_layers", lstm_layers, minimum=0)
         self.dropout = check_rate("dropout", dropout)
+        self.slot_memory = check_slot_memory(slot_memory)
         self.token_lstms = StatefulLSTMStack(
             hidden_dim, lstm_layers, dropout, dtype=self.dtype_policy,
             name="token_lstms",
@@ -96,6 +101,7 @@ class MemoryBackbone(keras.layers.Layer):
                 segment_length=segment_length or working_memory,
                 intermediate_dim=4 * hidden_dim,
                 dropout=dropout,
+                slot_memory=slot_memory,
                 dtype=self.dtype_policy,
                 name=f"memory_block_{index}",
             )
@@ -125,8 +131,9 @@ class MemoryBackbone(keras.layers.Layer):
         `lstm_<i>_h`, `lstm_<i>_c` `[batch, hidden]`; per block
         `block_<i>_keys`, `block_<i>_values` `[batch, W - 1, heads, head]`
         and, when M > 0, `block_<i>_slots` `[batch, M, hidden]` with the
-        running write attention of the current segment
-        (`block_<i>_write_max`, `_write_sum`, `_write_accumulator`);
+        write of the current segment in progress (associative slots:
+        `block_<i>_pending_slots`, `_write_strength`; gated slots:
+        `block_<i>_write_max`, `_write_sum`, `_write_accumulator`);
         `window_fill` and `segment_position`, int32 `[batch]`.
         """
         state = self.token_lstms.get_initial_state(batch_size)
@@ -192,6 +199,7 @@ class MemoryBackbone(keras.layers.Layer):
                 "segment_length": self.segment_length,
                 "lstm_layers": self.lstm_layers,
                 "dropout": self.dropout,
+                "slot_memory": self.slot_memory,
             }
         )
         return config

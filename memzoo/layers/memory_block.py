@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from memzoo.layers.associative_slots import AssociativeSlots
 from memzoo.layers.dropout import Dropout
 from memzoo.layers.memory_slots import MemorySlots
 from memzoo.layers.window_attention import WindowAttention
@@ -25,6 +26,11 @@ class MemoryBlock(keras.layers.Layer):
         segment_length: int. Tokens between two slot writes.
         intermediate_dim: int. Width of the feed-forward part.
         dropout: float. Dropout rate on each residual branch.
+        slot_memory: str. What the slots are: `"associative"`
+            (`AssociativeSlots`: addressed by key, written by the delta
+            rule, forget gates on time scales from 2 to 1,024 segments) or
+            `"gated"` (`MemorySlots`: written by attention over the segment
+            through LSTM gates; the shipped presets of before it).
 
     Call arguments:
         inputs: `[batch, time, width]`.
@@ -63,6 +69,7 @@ class MemoryBlock(keras.layers.Layer):
         segment_length,
         intermediate_dim,
         dropout=0.0,
+        slot_memory="gated",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +81,7 @@ class MemoryBlock(keras.layers.Layer):
         self.segment_length = check_integer("segment_length", segment_length)
         self.intermediate_dim = check_integer("intermediate_dim", intermediate_dim)
         self.dropout = check_rate("dropout", dropout)
+        self.slot_memory = check_slot_memory(slot_memory)
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -96,12 +104,14 @@ class MemoryBlock(keras.layers.Layer):
             self.write_norm = norm("write_norm")
             # The slot recurrence runs over thousands of segments; it stays in
             # float32 under mixed precision.
-            self.memory = MemorySlots(
+            memory_class = SLOT_MEMORIES[self.slot_memory]
+            self.memory = memory_class(
                 self.long_short_term_memory, self.num_heads,
                 self.segment_length, dtype=_float32_variant(self.dtype_policy),
                 name="memory_slots",
             )
             self.memory.build(input_shape, input_shape)
+            self.memory_state_names = tuple(self.memory.get_initial_state(1))
         self.feedforward_norm = norm("feedforward_norm")
         self.feedforward_in = keras.layers.Dense(
             self.intermediate_dim, activation="gelu", dtype=self.dtype_policy,
@@ -137,11 +147,7 @@ class MemoryBlock(keras.layers.Layer):
         memory_weights = {"attention": scores[0]} if scores else {}
         hidden = inputs + self.dropout_layer(attended, training=training)
         if self.long_short_term_memory:
-            memory_state = {
-                name: state[name]
-                for name in ("slots", "write_max", "write_sum",
-                             "write_accumulator")
-            }
+            memory_state = {name: state[name] for name in self.memory_state_names}
             read, memory_state, *gates = self.memory(
                 self.write_norm(hidden),
                 self.memory_norm(hidden),
@@ -179,9 +185,23 @@ class MemoryBlock(keras.layers.Layer):
                 "segment_length": self.segment_length,
                 "intermediate_dim": self.intermediate_dim,
                 "dropout": self.dropout,
+                "slot_memory": self.slot_memory,
             }
         )
         return config
+
+
+SLOT_MEMORIES = {"associative": AssociativeSlots, "gated": MemorySlots}
+
+
+def check_slot_memory(slot_memory):
+    """Returns `slot_memory` if it names a kind of slots, else raises."""
+    if slot_memory not in SLOT_MEMORIES:
+        raise ValueError(
+            "Invalid value for argument `slot_memory`. Expected one of "
+            f"{sorted(SLOT_MEMORIES)}. Received: slot_memory={slot_memory!r}"
+        )
+    return slot_memory
 
 
 def _float32_variant(policy):

@@ -2,6 +2,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from memzoo.layers.segments import segment_layout
 from memzoo.layers.softmax import stable_softmax
 from memzoo.validation import check_integer
 
@@ -154,109 +155,33 @@ class MemorySlots(keras.layers.Layer):
 
     def call(self, inputs, queries, state, segment_position=None,
              return_gates=False):
-        segment = self.segment_length
         length = inputs.shape[1]
         if length is None:
             length = ops.shape(inputs)[1]
-
-        def at_boundaries(start):
-            # Every row starts a segment (training windows, the first call of
-            # a stream): a reshape aligns the chunk, and no segment is empty.
-            num_segments = (length + segment - 1) // segment
-            padding = num_segments * segment - length
-
-            def to_segments(tensor):
-                pads = [[0, 0]] * len(tensor.shape)
-                pads[1] = [0, padding]
-                return ops.reshape(
-                    ops.pad(tensor, pads),
-                    (-1, num_segments, segment, *tensor.shape[2:]),
-                )
-
-            def from_segments(tensor):
-                return tensor[:, :length]
-
-            return self._write_and_read(
-                inputs, queries, state, start, num_segments, to_segments,
-                from_segments, return_gates,
-            )
-
-        def anywhere(start):
-            # Segments the chunk touches; the first may have begun in an
-            # earlier call. A static count when the length is static (XLA).
-            num_segments = (length + 2 * segment - 2) // segment
-            # Aligned index j holds token j - start. Each row may be at its
-            # own place in its segment, hence a per-row gather (static shape
-            # under XLA) rather than a slice. It is `tf.gather_nd` of whole
-            # token vectors: `ops.take_along_axis` broadcasts the indices to
-            # every feature and gathers element by element, and the gradient
-            # of a `tf.gather` with `batch_dims` takes dozens of ops of shape
-            # arithmetic where this one takes a scatter.
-            aligned = ops.expand_dims(ops.arange(num_segments * segment), 0)
-            aligned = ops.clip(
-                aligned - ops.expand_dims(start, 1), 0, length - 1
-            )
-
-            def gather_rows(tensor, indices):
-                rows = ops.broadcast_to(
-                    ops.expand_dims(ops.arange(ops.shape(indices)[0]), 1),
-                    ops.shape(indices),
-                )
-                return tf.gather_nd(tensor, ops.stack([rows, indices], axis=-1))
-
-            def to_segments(tensor):
-                return ops.reshape(
-                    gather_rows(tensor, aligned),
-                    (-1, num_segments, segment, *tensor.shape[2:]),
-                )
-
-            def from_segments(tensor):
-                positions = ops.expand_dims(ops.arange(length), 0)
-                return gather_rows(tensor, positions + ops.expand_dims(start, 1))
-
-            return self._write_and_read(
-                inputs, queries, state, start, num_segments, to_segments,
-                from_segments, return_gates,
-            )
-
         # A static choice: the gather and its scatter gradient cost more than
         # the rest of the layer, and a `tf.cond` around the write loop does
         # not compile with XLA (the loop's variables would leave the branch).
-        if segment_position is None:
-            start = ops.zeros((ops.shape(inputs)[0],), "int32")
-        else:
-            start = ops.cast(segment_position, "int32")
         if inputs.shape[1] == 1:
+            start = (ops.zeros((ops.shape(inputs)[0],), "int32")
+                     if segment_position is None
+                     else ops.cast(segment_position, "int32"))
             return self._one_token(inputs, queries, state, start, return_gates)
-        if segment_position is None:
-            return at_boundaries(start)
-        return anywhere(start)
+        layout = segment_layout(
+            ops.shape(inputs)[0], length, self.segment_length, segment_position
+        )
+        return self._write_and_read(inputs, queries, state, *layout,
+                                    return_gates)
 
-    def _write_and_read(self, inputs, queries, state, start, num_segments,
-                        to_segments, from_segments, return_gates):
+    def _write_and_read(self, inputs, queries, state, num_segments,
+                        to_segments, from_segments, valid_segments, ends,
+                        return_gates):
         """Writes the segments that end in this chunk; every token reads.
 
-        `to_segments` cuts a `[batch, time, ...]` tensor into
-        `[batch, num_segments, segment, ...]` with segment boundaries on
-        segment boundaries of the stream; `from_segments` undoes it.
+        The layout is `segment_layout`'s.
         """
         segment = self.segment_length
-        length = inputs.shape[1]
-        if length is None:
-            length = ops.shape(inputs)[1]
-        aligned = ops.expand_dims(ops.arange(num_segments * segment), 0)
-        aligned = aligned - ops.expand_dims(start, 1)
-        valid = (aligned >= 0) & (aligned < length)
-
         write_keys = to_segments(self.write_key(inputs))
         write_values = to_segments(self.write_value(inputs))
-        valid_segments = ops.cast(
-            ops.reshape(valid, (-1, num_segments, segment)), "float32"
-        )
-        # Segment k ends inside this chunk if its last token is in it.
-        last = (ops.arange(num_segments) + 1) * segment - 1
-        ends = ops.expand_dims(last, 0) < ops.expand_dims(start + length, 1)
-        ends = ops.cast(ends, "float32")
 
         def time_major(tensor):
             return ops.moveaxis(tensor, 1, 0)

@@ -3,6 +3,7 @@ from keras import ops
 
 from memzoo.layers import Dropout
 from memzoo.layers import MemoryBackbone
+from memzoo.layers.memory_block import check_slot_memory
 from memzoo.models.big_language_model.big_language_model_presets import PRESETS
 from memzoo.models.language_model import LanguageModel
 from memzoo.models.presets import register_presets
@@ -40,6 +41,10 @@ class BigLanguageModel(LanguageModel):
         segment_length: int. S: tokens between two slot writes (default W).
         lstm_layers: int >= 0. Token-level LSTMs under the blocks.
         dropout: float. Dropout rate.
+        slot_memory: str. What the slots are: `"associative"` (addressed
+            by key and written by the delta rule, `AssociativeSlots`) or
+            `"gated"` (written by attention through LSTM gates,
+            `MemorySlots`).
         tokenizer: `None` or `"byte"`. Lets `generate()` take strings.
         **kwargs: `keras.Model` arguments such as `name` and `dtype`.
 
@@ -76,6 +81,7 @@ class BigLanguageModel(LanguageModel):
         dropout=0.0,
         tokenizer=None,
         work_memory=None,
+        slot_memory="gated",
         **kwargs,
     ):
         if work_memory is not None:
@@ -100,6 +106,7 @@ class BigLanguageModel(LanguageModel):
             segment_length = check_integer("segment_length", segment_length)
         lstm_layers = check_integer("lstm_layers", lstm_layers, minimum=0)
         dropout = check_rate("dropout", dropout)
+        slot_memory = check_slot_memory(slot_memory)
         if hidden_dim % num_heads or (hidden_dim // num_heads) % 2:
             raise ValueError(
                 "Invalid value for argument `num_heads`. Expected a divisor "
@@ -124,6 +131,7 @@ class BigLanguageModel(LanguageModel):
             segment_length=segment_length,
             lstm_layers=lstm_layers,
             dropout=dropout,
+            slot_memory=slot_memory,
             dtype=self.dtype_policy,
             name="backbone",
         )
@@ -145,6 +153,7 @@ class BigLanguageModel(LanguageModel):
         self.segment_length = segment_length
         self.lstm_layers = lstm_layers
         self.dropout = dropout
+        self.slot_memory = slot_memory
         self.tokenizer = tokenizer
 
     def build(self, input_shape):
@@ -214,6 +223,7 @@ class BigLanguageModel(LanguageModel):
                 "segment_length": self.segment_length,
                 "lstm_layers": self.lstm_layers,
                 "dropout": self.dropout,
+                "slot_memory": self.slot_memory,
                 "tokenizer": self.tokenizer,
             }
         )
