@@ -7,12 +7,15 @@ from memzoo.data import tasks
 
 TOKENIZER = memzoo.data.ByteTokenizer()
 
-# name -> (tiny arguments, time steps, answer tokens)
+# name -> (tiny arguments, time steps, the weights that end each row)
 TINY_TASKS = {
-    "copy": ({"length": 4, "distance": 3}, 11, 4),
-    "associative_recall": ({"num_pairs": 3, "distance": 4}, 12, 1),
-    "passkey": ({"distance": 7, "num_digits": 3}, 104, 3),
-    "selective_copy": ({"num_symbols": 3, "distance": 5}, 11, 3),
+    "copy": ({"length": 4, "distance": 3}, 11, [1] * 4),
+    "associative_recall": ({"num_pairs": 3, "distance": 4}, 12, [1]),
+    # Keys are given, values answered: `?c7a3`, the `?` predicting `c`.
+    "multi_query_associative_recall": (
+        {"num_pairs": 3, "gap": 4, "num_queries": 2}, 14, [0, 1, 0, 1]),
+    "passkey": ({"distance": 7, "num_digits": 3}, 104, [1] * 3),
+    "selective_copy": ({"num_symbols": 3, "distance": 5}, 11, [1] * 3),
 }
 
 
@@ -37,7 +40,7 @@ def text(ids):
 
 @pytest.mark.parametrize("name", sorted(TINY_TASKS))
 def test_batches_are_static_next_token_pairs_weighted_on_the_answer(name):
-    arguments, time, answer_length = TINY_TASKS[name]
+    arguments, time, answer_weights = TINY_TASKS[name]
     dataset = tasks.TASKS[name](3, seed=0, num_batches=2, **arguments)
     for spec, dtype in zip(dataset.element_spec, [tf.int32, tf.int32, tf.float32]):
         assert spec.shape == (3, time) and spec.dtype == dtype
@@ -47,7 +50,7 @@ def test_batches_are_static_next_token_pairs_weighted_on_the_answer(name):
         np.testing.assert_array_equal(targets[:, :-1], inputs[:, 1:])
         assert 3 <= inputs.min() and inputs.max() < tasks.VOCABULARY_SIZE
         expected = np.zeros(time, np.float32)
-        expected[time - answer_length :] = 1.0
+        expected[time - len(answer_weights) :] = answer_weights
         np.testing.assert_array_equal(sample_weight, np.tile(expected, (3, 1)))
 
 
@@ -124,6 +127,34 @@ def test_associative_recall_answers_the_queried_keys_value(distance):
         assert text(row_targets[weights == 1]) == value == pairs[key]
         queried.add(prompt.index(key) // 2)
     assert len(queried) > 1
+
+
+@pytest.mark.parametrize("gap", [0, 7])
+def test_multi_query_associative_recall_asks_for_the_pairs_after_the_gap(gap):
+    num_pairs, num_queries = 4, 3
+    sequences, inputs, targets, sample_weight = examples(
+        "multi_query_associative_recall", batch_size=8, num_pairs=num_pairs,
+        gap=gap, num_queries=num_queries,
+    )
+    orders = set()
+    for sequence, row_targets, weights in zip(sequences, targets, sample_weight):
+        prompt = text(sequence)
+        pairs = dict(zip(prompt[0 : 2 * num_pairs : 2], prompt[1 : 2 * num_pairs : 2]))
+        assert len(pairs) == num_pairs
+        assert set(pairs) <= set(tasks.LETTERS)
+        assert set(pairs.values()) <= set(tasks.DIGITS)
+        queries = prompt[2 * num_pairs + gap + 1 :]
+        assert prompt[2 * num_pairs : 2 * num_pairs + gap + 1] == "." * gap + "?"
+        asked = queries[0::2]
+        assert len(set(asked)) == num_queries and set(asked) <= set(pairs)
+        # Each answer is its key's value, weighted; nothing else is.
+        assert text(row_targets[weights == 1]) == "".join(pairs[k] for k in asked)
+        assert queries[1::2] == "".join(pairs[k] for k in asked)
+        assert weights.sum() == num_queries
+        orders.add(asked)
+    assert len(orders) > 1
+    with pytest.raises(ValueError, match="argument `num_queries`. Expected at most num_pairs=4"):
+        tasks.multi_query_associative_recall(2, num_pairs=4, gap=1, num_queries=5)
 
 
 @pytest.mark.parametrize("distance", [0, 9, 100])
@@ -205,6 +236,7 @@ def test_chance_accuracy():
     assert tasks.chance_accuracy("copy", distance=50, vocabulary="abcd") == 0.25
     assert tasks.chance_accuracy("associative_recall", num_pairs=10) == 0.1
     assert tasks.chance_accuracy("associative_recall", value_vocabulary="xyz") == 1 / 3
+    assert tasks.chance_accuracy("multi_query_associative_recall", gap=9) == 0.1
     assert tasks.chance_accuracy("passkey", distance=100, num_digits=7) == 0.1
     assert tasks.chance_accuracy("selective_copy", vocabulary="ab") == 0.5
     with pytest.raises(ValueError, match="`task_name`.*Received: task_name='mqar'"):
