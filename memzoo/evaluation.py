@@ -9,9 +9,14 @@ sacrebleu BLEU for a translator. With `baselines=True` it adds what a model
 without skill scores on the same examples: unigram byte frequencies, chance
 on a memory task, the majority class, the naive and seasonal-naive forecasts,
 or the source copied as its own translation.
+
+`long_range()` (`memzoo.long_range`) scores a language model's recall at a
+distance: what `memzoo eval --long-range` runs.
 """
 
 import os
+
+from memzoo.long_range import long_range  # noqa: F401
 
 from memzoo.models.presets import METADATA_FILE
 from memzoo.models.presets import is_preset_dir

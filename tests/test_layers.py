@@ -269,7 +269,8 @@ def unit(x):
 def reference_associative_slots(layer, x, queries):
     """The delta rule token by token in Python: the reads, the last slots
     `[batch, heads, M, head]`, and the mean write strength of each write."""
-    keys = unit(np.asarray(layer.write_key(x)))
+    previous = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], 1)
+    keys = unit(np.asarray(layer.write_key(np.concatenate([x, previous], -1))))
     values = np.asarray(layer.write_value(x))
     strength = 1 / (1 + np.exp(-np.asarray(layer.input_gate(x))))
     read_queries = unit(np.asarray(layer.read_query(queries)))
@@ -341,7 +342,9 @@ def test_associative_slots_recall_a_value_by_its_key_many_segments_later():
                                     max_timescale=1e9)
     layer.build((None, None, 8), (None, None, 8))
     eye = np.eye(8, dtype="float32")
-    layer.write_key.kernel.assign(eye[:, :4, None].transpose(0, 2, 1))
+    key_kernel = np.zeros((16, 1, 4), "float32")
+    key_kernel[:4, 0] = eye[:4, :4]       # the token's own features
+    layer.write_key.kernel.assign(key_kernel)
     layer.read_query.kernel.assign(eye[:, :4, None].transpose(0, 2, 1))
     layer.write_value.kernel.assign(eye[:, None, :])
     layer.read_output.kernel.assign(eye[None])

@@ -157,6 +157,8 @@ def evaluate(args):
     from memzoo import evaluation
     from memzoo import training
 
+    if args.long_range:
+        return _evaluate_long_range(args)
     model = training.load_model(args.model)
     settings = _run_settings(args.model)
     scores = evaluation.evaluate(
@@ -176,6 +178,36 @@ def evaluate(args):
     for name, line in _BASELINES.items():
         if name in scores:
             print(line.format(scores[name]))
+
+
+def _evaluate_long_range(args):
+    from memzoo import long_range
+    from memzoo import training
+
+    results = {}
+    for name in [args.model, *args.compare]:
+        model = training.load_model(name, generates=True)
+        result = long_range.long_range(
+            model, _first(args.data, _run_settings(name).get("data")),
+            split=args.split, distances=args.distances, trials=args.trials,
+            depths=args.depths, gaps=args.gaps, seed=args.seed, data_dir=args.data_dir,
+        )
+        results[name] = dataclasses.asdict(result)
+        print(f"{name}:")
+        print("\n".join("  " + line for line in result.summary()))
+        if args.output:
+            folder = (args.output if name == args.model else
+                      os.path.join(args.output, _safe_name(name)))
+            os.makedirs(folder, exist_ok=True)
+            result.plot(os.path.join(folder, "long_range.png"))
+    if args.output:
+        training.write_json_atomically(
+            os.path.join(args.output, "long_range.json"), results
+        )
+
+
+def _safe_name(name):
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _run_settings(model):

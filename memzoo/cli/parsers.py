@@ -141,6 +141,37 @@ def _add_eval_parser(commands):
                         help="a translator's beam (1: greedy)")
     parser.add_argument("--baseline", action="store_true",
                         help="also score what a model without skill scores")
+    long_range = parser.add_argument_group(
+        "recall at a distance (--long-range)",
+        "A language model's pass-key retrieval in held-out text of its "
+        "corpus and multi-query associative recall, by distance, beside its "
+        "attention's reach; writes long_range.png and long_range.json to "
+        "--output.",
+    )
+    long_range.add_argument("--long-range", action="store_true",
+                            help="score recall at a distance instead")
+    long_range.add_argument("--compare", nargs="+", default=[],
+                            metavar="MODEL",
+                            help="more models scored the same way (the M = 0 "
+                            "twin, the LSTM of the same corpus)")
+    long_range.add_argument("--distances", type=int, nargs="+",
+                            default=[64, 256, 1024, 4096, 16384],
+                            help="bytes between the pass key and the question "
+                            "(default 64 256 1024 4096 16384)")
+    long_range.add_argument("--depths", type=int, nargs="+",
+                            default=[0, 256, 1024],
+                            help="bytes of text before the pass key, the "
+                            "trials spread over them (default 0 256 1024)")
+    long_range.add_argument("--gaps", type=int, nargs="*",
+                            default=[16, 64, 256, 1024],
+                            help="MQAR gaps (default 16 64 256 1024)")
+    long_range.add_argument("--trials", type=int, default=100,
+                            help="pass keys per distance, queries per gap "
+                            "(default 100)")
+    long_range.add_argument("--seed", type=int, default=0)
+    long_range.add_argument("--output", default=None,
+                            help="folder of the results (default: none "
+                            "written)")
     _add_common_options(parser)
     parser.set_defaults(handler=handlers.evaluate)
 

@@ -8,8 +8,6 @@ from keras import ops
 from memzoo.layers.segments import segment_layout
 from memzoo.validation import check_integer
 
-_STATE = ("slots", "pending_slots", "write_strength")
-
 
 @keras.saving.register_keras_serializable(package="memzoo")
 class AssociativeSlots(keras.layers.Layer):
@@ -19,7 +17,8 @@ class AssociativeSlots(keras.layers.Layer):
     `num_slots` slots of `features / num_heads` values each, an associative
     memory `S [M, head]` as in DeltaNet (Schlag et al. 2021; Yang et al.
     2024). Each token writes its value `v` under a key `k` (L2-normalised
-    over the M slots, so the slots compete for it) with an input gate
+    over the M slots, so the slots compete for it; made from the token and
+    the one before) with an input gate
     `b = sigmoid(...)`, by the delta rule: `S <- S + b k (v - S^T k)^T`,
     which replaces what was stored under `k` instead of adding to it. A
     token reads `S^T q` with its own normalised query `q`: what was stored
@@ -53,7 +52,8 @@ class AssociativeSlots(keras.layers.Layer):
         queries: `[batch, time, features]`: what reads the slots.
         state: dict from `get_initial_state()`: `slots`, `pending_slots`
             `[batch, M, features]` (the write of the segment in progress),
-            and `write_strength` `[batch, M, heads]`.
+            `write_strength` `[batch, M, heads]`, and `previous_input`
+            `[batch, features]`, the last token's input (the keys see it).
         segment_position: int `[batch]`: tokens of the current segment seen
             before `inputs`; `None` when every row starts a segment.
         return_gates: bool. Also return the gates of the writes.
@@ -109,7 +109,12 @@ class AssociativeSlots(keras.layers.Layer):
             return layer
 
         slots = (None, self.num_heads, self.num_slots)
-        self.write_key = dense("btd,dhm->bthm", slots, "write_key")
+        # The key sees the token before as well (a causal convolution of
+        # width 2, as DeltaNet's short convolutions): a pair `k v` is then
+        # written at `v`, under a key made from `k`.
+        self.write_key = dense(
+            "btd,dhm->bthm", slots, "write_key", (None, None, 2 * features)
+        )
         self.write_value = dense(
             "btd,dhk->bthk", (None, self.num_heads, self.head_dim), "write_value"
         )
@@ -117,6 +122,14 @@ class AssociativeSlots(keras.layers.Layer):
             "btd,dh->bth", (None, self.num_heads), "input_gate", bias_axes="h"
         )
         self.read_query = dense("btd,dhm->bthm", slots, "read_query")
+        # A token starts stored under the key its predecessor would read
+        # with, the prior of H3's shifted keys (Fu et al. 2023) and of
+        # induction heads: `k v ... k` reads `v` from the first step, so
+        # training starts from recall instead of having to find it.
+        query_kernel = ops.convert_to_tensor(self.read_query.kernel)
+        self.write_key.kernel.assign(
+            ops.concatenate([ops.zeros_like(query_kernel), query_kernel], 0)
+        )
         self.read_output = dense(
             "bthk,hkd->btd", (None, features), "read_output",
             (None, None, self.num_heads, self.head_dim),
@@ -136,6 +149,7 @@ class AssociativeSlots(keras.layers.Layer):
             "write_strength": ops.zeros(
                 (batch_size, self.num_slots, self.num_heads)
             ),
+            "previous_input": ops.zeros((batch_size, self.features)),
         }
 
     def call(self, inputs, queries, state, segment_position=None,
@@ -146,7 +160,13 @@ class AssociativeSlots(keras.layers.Layer):
         num_segments, to_segments, from_segments, valid, ends = segment_layout(
             ops.shape(inputs)[0], length, self.segment_length, segment_position
         )
-        keys = to_segments(_unit(self.write_key(inputs)))
+        previous = ops.concatenate(
+            [ops.expand_dims(ops.cast(state["previous_input"], inputs.dtype), 1),
+             inputs[:, :-1]],
+            axis=1,
+        )
+        keys = self.write_key(ops.concatenate([inputs, previous], axis=-1))
+        keys = to_segments(_unit(keys))
         values = to_segments(self.write_value(inputs))
         strength = ops.sigmoid(ops.cast(self.input_gate(inputs), "float32"))
         strength = to_segments(strength) * ops.expand_dims(valid, -1)
@@ -158,6 +178,7 @@ class AssociativeSlots(keras.layers.Layer):
         slots_before, new_state, written_share = self._scan_segments(
             state, transitions, inflows, written_share, ends
         )
+        new_state["previous_input"] = ops.cast(inputs[:, -1], "float32")
         # Every token reads the slots as they stood before its segment.
         queries = to_segments(_unit(self.read_query(queries)))
         read = ops.einsum("bnshm,bnhmk->bnshk", queries, slots_before)
