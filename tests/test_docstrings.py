@@ -62,6 +62,7 @@ def test_the_public_models_and_layers_have_examples():
         "passkey", "selective_copy", "TextClassifier", "AttentionPooling",
         "SequenceRegressor", "load_series", "NeuralTuringMachine", "NTMCell",
         "Seq2SeqTranslator", "TokenAccuracy", "corpus_bleu", "evaluate",
+        "AssociativeSlots", "multi_query_associative_recall", "long_range",
     } <= documented
 
 
