@@ -112,6 +112,12 @@ def slots_layer(num_slots=3, segment_length=4, features=8):
     return layer
 
 
+@pytest.fixture
+def make_layer(request):
+    """The slot layer of either kind (`slot_memory`), made by its helper."""
+    return {"gated": slots_layer, "associative": associative_layer}[request.param]
+
+
 def reference_memory_slots(layer, x, queries):
     """A Python loop over segments with a plain softmax over each segment:
     the reads, the last slots, and each write's forget and input gates."""
@@ -215,8 +221,9 @@ def test_memory_slots_stay_bounded_however_long_the_stream():
                                rtol=1e-4)
 
 
-def test_memory_slots_are_read_as_of_the_previous_segment():
-    layer = slots_layer(segment_length=4)
+@pytest.mark.parametrize("make_layer", ["gated", "associative"], indirect=True)
+def test_memory_slots_are_read_as_of_the_previous_segment(make_layer):
+    layer = make_layer(segment_length=4)
     x, queries = inputs(1, 12, seed=3), inputs(1, 12, seed=4)
     state = layer.get_initial_state(1)
     reads, _ = layer(x, queries, state, np.zeros(1, "int32"))
@@ -235,9 +242,10 @@ def test_memory_slots_forget_gates_start_open():
     np.testing.assert_array_equal(bias[8:], 0.0)
 
 
+@pytest.mark.parametrize("make_layer", ["gated", "associative"], indirect=True)
 @pytest.mark.parametrize("segment_position", [None, np.zeros(2, "int32")])
-def test_memory_slots_compile_with_xla(segment_position):
-    layer = slots_layer(segment_length=4)
+def test_memory_slots_compile_with_xla(segment_position, make_layer):
+    layer = make_layer(segment_length=4)
     x, queries = inputs(2, 10, seed=5), inputs(2, 10, seed=6)
     state = layer.get_initial_state(2)
     expected, _ = layer(x, queries, state, segment_position)
@@ -373,39 +381,6 @@ def test_associative_slots_forget_on_time_scales_from_2_to_1024_segments():
     np.testing.assert_allclose(np.diff(np.log(timescales), axis=1),
                                np.log(512) / 7, rtol=1e-3)
     np.testing.assert_array_equal(bias[0], bias[1])
-
-
-def test_associative_slots_are_read_as_of_the_previous_segment():
-    layer = associative_layer(segment_length=4)
-    x, queries = inputs(1, 12, seed=3), inputs(1, 12, seed=4)
-    state = layer.get_initial_state(1)
-    reads, _ = layer(x, queries, state, np.zeros(1, "int32"))
-    changed = x.copy()
-    changed[0, 5] += 1.0  # a token of the second segment
-    changed_reads, _ = layer(changed, queries, state, np.zeros(1, "int32"))
-    np.testing.assert_allclose(changed_reads[:, :8], reads[:, :8], atol=1e-6)
-    assert np.abs(changed_reads[:, 8:] - reads[:, 8:]).max() > 1e-4
-
-
-@pytest.mark.parametrize("segment_position", [None, np.zeros(2, "int32")])
-def test_associative_slots_compile_with_xla(segment_position):
-    layer = associative_layer(segment_length=4)
-    x, queries = inputs(2, 10, seed=5), inputs(2, 10, seed=6)
-    state = layer.get_initial_state(2)
-    expected, _ = layer(x, queries, state, segment_position)
-
-    @tf.function(jit_compile=True)
-    def read_and_gradient(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            read, _ = layer(x, x, state, segment_position)
-            loss = tf.reduce_sum(read**2)
-        return read, tape.gradient(loss, x)
-
-    read, gradient = read_and_gradient(tf.constant(x))
-    expected, _ = layer(x, x, state, segment_position)
-    np.testing.assert_allclose(read, expected, atol=1e-5)
-    assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
 
 
 def test_dropout_draws_keras_masks_and_compiles_with_xla():
