@@ -314,6 +314,7 @@ def test_gradients_stay_finite_with_large_attention_scores():
         assert np.all(np.isfinite(tf.convert_to_tensor(gradient))), weight.path
 
 
+@pytest.mark.slow
 @pytest.mark.training_outcome
 def test_associative_slots_recall_pairs_from_beyond_the_window_and_no_slots_cannot(
         seed, record_property):

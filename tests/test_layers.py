@@ -271,7 +271,7 @@ def associative_layer(num_slots=3, segment_length=4, features=8):
 
 
 def unit(x):
-    return x / np.sqrt((x**2).sum(-1, keepdims=True) + 1e-6)
+    return x / np.sqrt((x**2).sum(-1, keepdims=True) + 1e-3)
 
 
 def reference_associative_slots(layer, x, queries):
@@ -351,9 +351,9 @@ def test_associative_slots_recall_a_value_by_its_key_many_segments_later():
     layer.build((None, None, 8), (None, None, 8))
     eye = np.eye(8, dtype="float32")
     key_kernel = np.zeros((16, 1, 4), "float32")
-    key_kernel[:4, 0] = eye[:4, :4]       # the token's own features
+    key_kernel[:4, 0] = 30 * eye[:4, :4]  # the token's own features
     layer.write_key.kernel.assign(key_kernel)
-    layer.read_query.kernel.assign(eye[:, :4, None].transpose(0, 2, 1))
+    layer.read_query.kernel.assign(30 * eye[:, :4, None].transpose(0, 2, 1))
     layer.write_value.kernel.assign(eye[:, None, :])
     layer.read_output.kernel.assign(eye[None])
     layer.input_gate.kernel.assign(np.zeros((8, 1), "float32"))
