@@ -176,7 +176,8 @@ class AssociativeSlots(keras.layers.Layer):
         ) / self.segment_length
 
         slots_before, new_state, written_share = self._scan_segments(
-            state, transitions, inflows, written_share, ends
+            state, num_segments, transitions, inflows, written_share, ends,
+            return_gates,
         )
         new_state["previous_input"] = ops.cast(inputs[:, -1], "float32")
         # Every token reads the slots as they stood before its segment.
@@ -228,22 +229,23 @@ class AssociativeSlots(keras.layers.Layer):
         inflows = ops.einsum("bnhsm,bnhsk->bnhmk", keys, value_part)
         return transitions, inflows
 
-    def _scan_segments(self, state, transitions, inflows, written_share, ends):
+    def _scan_segments(self, state, num_segments, transitions, inflows,
+                       written_share, ends, return_gates):
         """Runs the writes over the segments: the slots each segment reads,
-        the new state, and each segment's write strength so far."""
+        the new state, and with `return_gates` each segment's write
+        strength so far (else `None`: kept per segment only when asked)."""
         forget = ops.expand_dims(ops.sigmoid(self.forget_bias), -1)
 
         def time_major(tensor):
             return ops.moveaxis(tensor, 1, 0)
 
         arrays = [
-            tf.TensorArray(tensor.dtype, size=tensor.shape[1] or ops.shape(tensor)[1])
+            tf.TensorArray(tensor.dtype, size=num_segments)
             .unstack(time_major(tensor))
             for tensor in (transitions, inflows, written_share, ends)
         ]
-        num_segments = ops.shape(ends)[1]
 
-        def write(index, slots, pending, share, before, shares):
+        def write(index, slots, pending, share, before, *shares):
             transition, inflow, segment_share, end = (
                 array.read(index) for array in arrays
             )
@@ -251,22 +253,22 @@ class AssociativeSlots(keras.layers.Layer):
             share = share + segment_share
             end_slots = ops.reshape(end, (-1, 1, 1, 1))
             before = before.write(index, slots)
-            shares = shares.write(index, share)
+            shares = [array.write(index, share) for array in shares]
             new_slots = slots + end_slots * (pending - slots)
             # The next segment starts from the decayed slots.
             pending = pending + end_slots * (forget * pending - pending)
             share = share * (1.0 - ops.reshape(end, (-1, 1, 1)))
-            return index + 1, new_slots, pending, share, before, shares
+            return (index + 1, new_slots, pending, share, before, *shares)
 
         loop_state = (
             ops.convert_to_tensor(0, "int32"),
             self._to_heads(state["slots"]),
             self._to_heads(state["pending_slots"]),
             ops.einsum("bmh->bhm", state["write_strength"]),
-            tf.TensorArray("float32", size=num_segments),
-            tf.TensorArray("float32", size=num_segments),
+            *(tf.TensorArray("float32", size=num_segments)
+              for _ in range(2 if return_gates else 1)),
         )
-        _, slots, pending, share, before, shares = tf.while_loop(
+        _, slots, pending, share, before, *shares = tf.while_loop(
             lambda index, *_: index < num_segments,
             write,
             loop_state,
@@ -277,8 +279,8 @@ class AssociativeSlots(keras.layers.Layer):
             "pending_slots": self._from_heads(pending),
             "write_strength": ops.einsum("bhm->bmh", share),
         }
-        return (time_major(before.stack()), new_state,
-                time_major(shares.stack()))
+        shares = time_major(shares[0].stack()) if shares else None
+        return time_major(before.stack()), new_state, shares
 
     def _to_heads(self, slots):
         """`[batch, M, features]` to `[batch, heads, M, head]`."""
